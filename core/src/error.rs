@@ -1,0 +1,281 @@
+//! The one error type every backend returns.
+
+use std::fmt;
+
+use uuid::Uuid;
+
+use crate::version::ExpectedVersion;
+
+/// A `Result` whose error is this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong when talking to a message store.
+///
+/// Both backends return the same variant for the same cause, so application
+/// code can branch on it and tests written against the memory store hold on
+/// Postgres. [`Error::kind`] gives a comparable summary without the payload.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A stream name failed validation.
+    #[error("invalid stream name `{name}`: {problem}")]
+    InvalidStreamName {
+        /// The rejected name (NUL characters shown escaped).
+        name: String,
+        /// What is wrong with it.
+        problem: NameProblem,
+    },
+
+    /// A category name failed validation.
+    #[error("invalid category `{name}`: {problem}")]
+    InvalidCategory {
+        /// The rejected name.
+        name: String,
+        /// What is wrong with it.
+        problem: NameProblem,
+    },
+
+    /// A stream read was asked for a name without `-`, which names a whole
+    /// category (Message DB: `Must be a stream name`).
+    #[error("`{name}` is not a stream name: it has no `-`, so it names a category; read it as a category or use `category-id`")]
+    NotAStream {
+        /// The category-shaped name.
+        name: String,
+    },
+
+    /// A correlation filter was not a category (Message DB: `Correlation must be a category`).
+    #[error("correlation `{correlation}` must be a category: {problem}")]
+    InvalidCorrelation {
+        /// The rejected correlation value.
+        correlation: String,
+        /// What is wrong with it.
+        problem: NameProblem,
+    },
+
+    /// Consumer-group parameters out of range.
+    #[error("invalid consumer group (member {member}, size {size}): {problem}")]
+    InvalidConsumerGroup {
+        /// The requested member index.
+        member: u64,
+        /// The requested group size.
+        size: u64,
+        /// Which rule it breaks.
+        problem: ConsumerGroupProblem,
+    },
+
+    /// A message type failed validation.
+    #[error("invalid message type `{message_type}`: {problem}")]
+    InvalidMessageType {
+        /// The rejected type.
+        message_type: String,
+        /// What is wrong with it.
+        problem: NameProblem,
+    },
+
+    /// Message data or metadata holds JSON that PostgreSQL's `jsonb` cannot store.
+    #[error("message {id} has {field} that cannot be stored: {problem}")]
+    InvalidJson {
+        /// The id of the offending message.
+        id: Uuid,
+        /// `data` or `metadata`.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// A write was given no messages.
+    #[error("a write to stream `{stream}` needs at least one message")]
+    EmptyBatch {
+        /// The stream the empty write was aimed at.
+        stream: String,
+    },
+
+    /// An option that must be positive was zero or otherwise out of range.
+    #[error("invalid option `{option}`: {problem}")]
+    InvalidOption {
+        /// The option's name.
+        option: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// The stream's version did not match the expected version; nothing was written.
+    #[error("wrong expected version for stream `{stream}`: expected {expected}, actual {}", display_version(*.actual))]
+    WrongExpectedVersion {
+        /// The stream written to.
+        stream: String,
+        /// What the writer expected.
+        expected: ExpectedVersion,
+        /// The stream's version when the write was attempted (`None`: no stream).
+        actual: Option<u64>,
+    },
+
+    /// A message id is already used, in the store or earlier in the same batch;
+    /// nothing of the batch was written.
+    #[error("duplicate message id {id}: every message id must be unique in the store")]
+    DuplicateMessageId {
+        /// The id that was used twice.
+        id: Uuid,
+    },
+
+    /// A value could not be serialized into message data.
+    #[error("cannot serialize data for message type `{message_type}`: {source}")]
+    Encode {
+        /// The message type being written.
+        message_type: String,
+        /// The serializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A stored message could not be decoded into the requested type.
+    #[error("cannot decode message `{message_type}` at position {position} of stream `{stream}` (global position {global_position}): {source}")]
+    Decode {
+        /// The message's stream.
+        stream: String,
+        /// Its stream position.
+        position: u64,
+        /// Its global position.
+        global_position: u64,
+        /// Its type.
+        message_type: String,
+        /// The deserializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// Two subscriptions or consumers would share one position stream.
+    #[error("position stream `{stream}` is already in use by another consumer; give each consumer its own consumer id")]
+    PositionStreamInUse {
+        /// The contested position stream.
+        stream: String,
+    },
+
+    /// The backend failed (I/O, connection, server error we do not classify).
+    #[error("message store backend failed: {source}")]
+    Backend {
+        /// The underlying cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+}
+
+fn display_version(version: Option<u64>) -> String {
+    match version {
+        Some(v) => v.to_string(),
+        None => "no stream".to_owned(),
+    }
+}
+
+impl Error {
+    /// Wraps any backend failure.
+    pub fn backend(source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        Error::Backend {
+            source: source.into(),
+        }
+    }
+
+    /// The variant without its payload, for comparisons.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidStreamName { .. } => ErrorKind::InvalidStreamName,
+            Error::InvalidCategory { .. } => ErrorKind::InvalidCategory,
+            Error::NotAStream { .. } => ErrorKind::NotAStream,
+            Error::InvalidCorrelation { .. } => ErrorKind::InvalidCorrelation,
+            Error::InvalidConsumerGroup { .. } => ErrorKind::InvalidConsumerGroup,
+            Error::InvalidMessageType { .. } => ErrorKind::InvalidMessageType,
+            Error::InvalidJson { .. } => ErrorKind::InvalidJson,
+            Error::EmptyBatch { .. } => ErrorKind::EmptyBatch,
+            Error::InvalidOption { .. } => ErrorKind::InvalidOption,
+            Error::WrongExpectedVersion { .. } => ErrorKind::WrongExpectedVersion,
+            Error::DuplicateMessageId { .. } => ErrorKind::DuplicateMessageId,
+            Error::Encode { .. } => ErrorKind::Encode,
+            Error::Decode { .. } => ErrorKind::Decode,
+            Error::PositionStreamInUse { .. } => ErrorKind::PositionStreamInUse,
+            Error::Backend { .. } => ErrorKind::Backend,
+        }
+    }
+
+    /// True for [`Error::WrongExpectedVersion`], the error optimistic writers retry on.
+    pub fn is_wrong_expected_version(&self) -> bool {
+        matches!(self, Error::WrongExpectedVersion { .. })
+    }
+}
+
+/// The variants of [`Error`] without their payloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[allow(missing_docs)] // each mirrors the Error variant of the same name
+pub enum ErrorKind {
+    InvalidStreamName,
+    InvalidCategory,
+    NotAStream,
+    InvalidCorrelation,
+    InvalidConsumerGroup,
+    InvalidMessageType,
+    InvalidJson,
+    EmptyBatch,
+    InvalidOption,
+    WrongExpectedVersion,
+    DuplicateMessageId,
+    Encode,
+    Decode,
+    PositionStreamInUse,
+    Backend,
+}
+
+/// Why a name (stream, category, type, correlation, consumer id) was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NameProblem {
+    /// The name is the empty string.
+    Empty,
+    /// The name contains a NUL character, which PostgreSQL text cannot hold.
+    ContainsNul,
+    /// A category contains `-`, which separates a category from a stream id.
+    ContainsDash,
+    /// A stream name starts with `-`, so its category would be empty.
+    EmptyCategory,
+}
+
+impl fmt::Display for NameProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NameProblem::Empty => "it is empty",
+            NameProblem::ContainsNul => "it contains a NUL character",
+            NameProblem::ContainsDash => {
+                "it contains `-`, which separates a category from a stream id"
+            }
+            NameProblem::EmptyCategory => "it starts with `-`, so its category is empty",
+        })
+    }
+}
+
+/// Which consumer-group rule was broken, in the order Message DB checks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConsumerGroupProblem {
+    /// The size is zero.
+    SizeLessThanOne,
+    /// The member index is not below the size.
+    MemberNotLessThanSize,
+    /// The size exceeds 32767, the largest Message DB accepts (it binds a smallint).
+    SizeTooLarge,
+}
+
+impl fmt::Display for ConsumerGroupProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConsumerGroupProblem::SizeLessThanOne => "the group size must not be less than 1",
+            ConsumerGroupProblem::MemberNotLessThanSize => {
+                "the member must be less than the group size"
+            }
+            ConsumerGroupProblem::SizeTooLarge => "the group size must not exceed 32767",
+        })
+    }
+}
+
+/// Shows NUL characters escaped so an error message stays printable.
+pub(crate) fn printable(name: &str) -> String {
+    name.replace('\0', "\\0")
+}

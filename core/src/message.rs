@@ -1,0 +1,281 @@
+//! Messages to write and messages read back.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{printable, Error, NameProblem, Result};
+use crate::metadata::{json_strings, Metadata};
+use crate::stream_name::{Category, StreamName};
+
+/// A Rust type stored as a message under a fixed type name.
+///
+/// ```
+/// use message_store::TypedMessage;
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Deposited { amount: u64 }
+/// impl TypedMessage for Deposited { const MESSAGE_TYPE: &'static str = "Deposited"; }
+/// ```
+pub trait TypedMessage {
+    /// The message type written to and matched in the store.
+    const MESSAGE_TYPE: &'static str;
+}
+
+/// A message to be written: its id, type, JSON data and metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    /// The message id; unique across the whole store. Defaults to a random (v4) UUID.
+    pub id: Uuid,
+    /// The message type (for example `Deposited`).
+    pub message_type: String,
+    /// The message's data: any JSON value.
+    pub data: Value,
+    /// The message's metadata; stored as SQL NULL when empty.
+    pub metadata: Metadata,
+}
+
+impl NewMessage {
+    /// A message of the given type and data, with a random id and no metadata.
+    pub fn new(message_type: impl Into<String>, data: Value) -> Self {
+        NewMessage {
+            id: Uuid::new_v4(),
+            message_type: message_type.into(),
+            data,
+            metadata: Metadata::default(),
+        }
+    }
+
+    /// A message whose data is `value` serialized to JSON.
+    pub fn from_data<T: Serialize + ?Sized>(
+        message_type: impl Into<String>,
+        value: &T,
+    ) -> Result<Self> {
+        let message_type = message_type.into();
+        match serde_json::to_value(value) {
+            Ok(data) => Ok(NewMessage::new(message_type, data)),
+            Err(source) => Err(Error::Encode {
+                message_type,
+                source,
+            }),
+        }
+    }
+
+    /// A message of a [`TypedMessage`], under its type name.
+    pub fn typed<T: TypedMessage + Serialize>(value: &T) -> Result<Self> {
+        NewMessage::from_data(T::MESSAGE_TYPE, value)
+    }
+
+    /// Sets the id (for idempotent retries of the same logical message).
+    pub fn with_id(mut self, id: Uuid) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// Sets the metadata.
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Makes this message follow `preceding` (causation, correlation, reply,
+    /// properties), as Eventide's `follow` does.
+    pub fn following(mut self, preceding: &Message) -> Self {
+        self.metadata.follow(preceding);
+        self
+    }
+}
+
+/// A message as stored: everything written plus the positions and time the
+/// store assigned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// The message id.
+    pub id: Uuid,
+    /// The stream it was written to.
+    pub stream_name: StreamName,
+    /// The message type.
+    #[serde(rename = "type")]
+    pub message_type: String,
+    /// Its 0-based position in the stream.
+    pub position: u64,
+    /// Its position in the whole store: starts at 1, strictly increasing, may have gaps.
+    pub global_position: u64,
+    /// The data (JSON `null` when stored as SQL NULL).
+    pub data: Value,
+    /// The metadata (empty when stored as SQL NULL).
+    pub metadata: Metadata,
+    /// When it was written: UTC, microsecond precision, the same for every
+    /// message of one write.
+    pub time: DateTime<Utc>,
+}
+
+impl Message {
+    /// Decodes the data into `T`; the error names the stream, position and type.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
+        T::deserialize(&self.data).map_err(|source| Error::Decode {
+            stream: self.stream_name.as_str().to_owned(),
+            position: self.position,
+            global_position: self.global_position,
+            message_type: self.message_type.clone(),
+            source,
+        })
+    }
+
+    /// Decodes the data into `T` when the message has `T`'s type; `Ok(None)`
+    /// for any other type.
+    pub fn decode_typed<T: TypedMessage + DeserializeOwned>(&self) -> Result<Option<T>> {
+        if self.message_type == T::MESSAGE_TYPE {
+            self.decode().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// True when the message has `T`'s type.
+    pub fn is<T: TypedMessage>(&self) -> bool {
+        self.message_type == T::MESSAGE_TYPE
+    }
+
+    /// The category of the message's stream.
+    pub fn category(&self) -> Category {
+        self.stream_name.category()
+    }
+
+    /// Eventide's message identifier: `{stream}/{position}`.
+    pub fn identifier(&self) -> String {
+        format!("{}/{}", self.stream_name, self.position)
+    }
+}
+
+/// Checks a write before anything is stored; every backend calls this first,
+/// so all reject the same input with the same error: an empty batch, a type or
+/// JSON string containing NUL (which PostgreSQL cannot store), or an id used
+/// twice within the batch.
+pub fn validate_write(stream: &StreamName, messages: &[NewMessage]) -> Result<()> {
+    if messages.is_empty() {
+        return Err(Error::EmptyBatch {
+            stream: stream.as_str().to_owned(),
+        });
+    }
+    for message in messages {
+        if message.message_type.contains('\0') {
+            return Err(Error::InvalidMessageType {
+                message_type: printable(&message.message_type),
+                problem: NameProblem::ContainsNul,
+            });
+        }
+        if json_strings(&message.data).any(|text| text.contains('\0')) {
+            return Err(nul_in_json(message.id, "data"));
+        }
+        if message.metadata.strings().any(|text| text.contains('\0')) {
+            return Err(nul_in_json(message.id, "metadata"));
+        }
+    }
+    if messages.len() > 1 {
+        let mut seen = HashSet::with_capacity(messages.len());
+        for message in messages {
+            if !seen.insert(message.id) {
+                return Err(Error::DuplicateMessageId { id: message.id });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn nul_in_json(id: Uuid, field: &'static str) -> Error {
+    Error::InvalidJson {
+        id,
+        field,
+        problem:
+            "a string or key contains the NUL character (\\u0000), which PostgreSQL's jsonb rejects"
+                .to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stream() -> StreamName {
+        StreamName::new("account-1").unwrap()
+    }
+
+    #[test]
+    fn empty_batches_are_rejected() {
+        let err = validate_write(&stream(), &[]).unwrap_err();
+        assert!(matches!(err, Error::EmptyBatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn nul_in_data_metadata_or_type_is_rejected() {
+        let bad_data = NewMessage::new("T", json!({"a": ["x\u{0}y"]}));
+        let err = validate_write(&stream(), &[bad_data]).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidJson { field: "data", .. }),
+            "{err}"
+        );
+
+        let bad_key = NewMessage::new("T", json!({"k\u{0}": 1}));
+        assert!(matches!(
+            validate_write(&stream(), &[bad_key]),
+            Err(Error::InvalidJson { .. })
+        ));
+
+        let bad_meta = NewMessage::new("T", json!({}))
+            .with_metadata(Metadata::new().with_property("p", "\u{0}"));
+        let err = validate_write(&stream(), &[bad_meta]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidJson {
+                    field: "metadata",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+
+        let bad_type = NewMessage::new("T\u{0}", json!({}));
+        assert!(matches!(
+            validate_write(&stream(), &[bad_type]),
+            Err(Error::InvalidMessageType { .. })
+        ));
+    }
+
+    #[test]
+    fn duplicate_ids_within_a_batch_are_rejected() {
+        let first = NewMessage::new("T", json!({}));
+        let second = NewMessage::new("T", json!({})).with_id(first.id);
+        let err = validate_write(&stream(), &[first.clone(), second]).unwrap_err();
+        assert!(matches!(err, Error::DuplicateMessageId { id } if id == first.id));
+    }
+
+    #[test]
+    fn decode_errors_name_stream_position_and_type() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Deposited {
+            amount: u64,
+        }
+        let message = Message {
+            id: Uuid::new_v4(),
+            stream_name: stream(),
+            message_type: "Deposited".into(),
+            position: 3,
+            global_position: 17,
+            data: json!({"amount": "ten"}),
+            metadata: Metadata::default(),
+            time: Utc::now(),
+        };
+        let text = message.decode::<Deposited>().unwrap_err().to_string();
+        assert!(
+            text.contains("account-1") && text.contains("position 3") && text.contains("Deposited"),
+            "{text}"
+        );
+    }
+}

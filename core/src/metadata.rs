@@ -1,0 +1,180 @@
+//! Message metadata with Eventide's standard keys (camelCase on the wire).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::message::Message;
+
+/// Metadata carried with a message.
+///
+/// The named fields are the keys Eventide's messaging library writes; any
+/// other key a writer put there is kept in [`Metadata::other`], so metadata
+/// written by other clients round-trips unchanged. Empty metadata is stored as
+/// SQL NULL, as Eventide does.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    /// The stream of the message this one follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_message_stream_name: Option<String>,
+    /// The stream position of the message this one follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_message_position: Option<u64>,
+    /// The global position of the message this one follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_message_global_position: Option<u64>,
+    /// The stream of the process this message belongs to; category reads can
+    /// filter on its category (`correlation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_stream_name: Option<String>,
+    /// Where a reply to this message should be written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_stream_name: Option<String>,
+    /// The version of the message's schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<String>,
+    /// User key/values copied to following messages by [`Metadata::follow`].
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub properties: Map<String, Value>,
+    /// User key/values that [`Metadata::follow`] does not copy.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub local_properties: Map<String, Value>,
+    /// Any other keys, kept as written.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+impl Metadata {
+    /// Metadata with no keys.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True when no key is set (stored as SQL NULL).
+    pub fn is_empty(&self) -> bool {
+        self == &Metadata::default()
+    }
+
+    /// Sets the correlation stream name.
+    pub fn with_correlation_stream_name(mut self, stream: impl Into<String>) -> Self {
+        self.correlation_stream_name = Some(stream.into());
+        self
+    }
+
+    /// Sets the reply stream name.
+    pub fn with_reply_stream_name(mut self, stream: impl Into<String>) -> Self {
+        self.reply_stream_name = Some(stream.into());
+        self
+    }
+
+    /// Sets a user property that following messages inherit.
+    pub fn with_property(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// Makes this metadata follow `preceding`, as Eventide's `follow` does: the
+    /// three causation keys point at the preceding message, and its
+    /// correlation stream, reply stream and properties are carried over.
+    /// Local properties are not copied.
+    pub fn follow(&mut self, preceding: &Message) {
+        self.causation_message_stream_name = Some(preceding.stream_name.as_str().to_owned());
+        self.causation_message_position = Some(preceding.position);
+        self.causation_message_global_position = Some(preceding.global_position);
+        let source = &preceding.metadata;
+        self.correlation_stream_name = source.correlation_stream_name.clone();
+        self.reply_stream_name = source.reply_stream_name.clone();
+        self.properties = source.properties.clone();
+    }
+
+    /// Returns metadata that follows `preceding` (see [`Metadata::follow`]).
+    pub fn following(preceding: &Message) -> Self {
+        let mut metadata = Metadata::default();
+        metadata.follow(preceding);
+        metadata
+    }
+
+    /// Reads metadata from stored JSON; SQL NULL and JSON `null` give empty metadata.
+    pub fn from_json(value: Option<Value>) -> Result<Self, serde_json::Error> {
+        match value {
+            None | Some(Value::Null) => Ok(Metadata::default()),
+            Some(value) => serde_json::from_value(value),
+        }
+    }
+
+    /// The JSON to store: `None` (SQL NULL) when empty.
+    pub fn to_json(&self) -> Option<Value> {
+        if self.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_value(self).expect("metadata serializes to JSON"))
+        }
+    }
+
+    /// Visits every string and key in the metadata (used to reject NUL).
+    pub(crate) fn strings(&self) -> impl Iterator<Item = &str> {
+        let named = [
+            &self.causation_message_stream_name,
+            &self.correlation_stream_name,
+            &self.reply_stream_name,
+            &self.schema_version,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str);
+        let maps = [&self.properties, &self.local_properties, &self.other]
+            .into_iter()
+            .flat_map(|map| map.iter())
+            .flat_map(|(key, value)| std::iter::once(key.as_str()).chain(json_strings(value)));
+        named.chain(maps)
+    }
+}
+
+/// Every string and object key inside a JSON value.
+pub(crate) fn json_strings(value: &Value) -> Box<dyn Iterator<Item = &str> + '_> {
+    match value {
+        Value::String(text) => Box::new(std::iter::once(text.as_str())),
+        Value::Array(items) => Box::new(items.iter().flat_map(json_strings)),
+        Value::Object(map) => Box::new(
+            map.iter()
+                .flat_map(|(key, value)| std::iter::once(key.as_str()).chain(json_strings(value))),
+        ),
+        _ => Box::new(std::iter::empty()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn standard_keys_are_camel_case_and_omitted_when_unset() {
+        let metadata = Metadata::new()
+            .with_correlation_stream_name("fundsTransfer-1")
+            .with_property("tenant", "acme");
+        assert_eq!(
+            metadata.to_json().unwrap(),
+            json!({"correlationStreamName": "fundsTransfer-1", "properties": {"tenant": "acme"}})
+        );
+        assert_eq!(Metadata::new().to_json(), None);
+    }
+
+    #[test]
+    fn unknown_keys_round_trip() {
+        let stored =
+            json!({"source": "web_app", "schemaVersion": "2", "causationMessagePosition": 4});
+        let metadata = Metadata::from_json(Some(stored.clone())).unwrap();
+        assert_eq!(metadata.schema_version.as_deref(), Some("2"));
+        assert_eq!(metadata.causation_message_position, Some(4));
+        assert_eq!(metadata.other.get("source"), Some(&json!("web_app")));
+        assert_eq!(metadata.to_json().unwrap(), stored);
+    }
+
+    #[test]
+    fn null_metadata_reads_as_empty() {
+        assert!(Metadata::from_json(None).unwrap().is_empty());
+        assert!(Metadata::from_json(Some(Value::Null)).unwrap().is_empty());
+        assert!(Metadata::from_json(Some(json!([1]))).is_err());
+    }
+}

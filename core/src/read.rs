@@ -1,0 +1,239 @@
+//! Options for stream and category reads.
+
+use crate::consumer_group::ConsumerGroup;
+use crate::error::{printable, Error, NameProblem, Result};
+
+/// How many messages one read returns at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BatchSize {
+    /// At most this many (Message DB's default is 1000; 0 returns nothing).
+    Limit(u64),
+    /// Everything from the start position on (Message DB's `-1`). Loads the
+    /// whole result into memory: prefer paging for large categories.
+    Unlimited,
+}
+
+impl BatchSize {
+    /// Message DB's default batch size.
+    pub const DEFAULT: BatchSize = BatchSize::Limit(1000);
+
+    /// The limit as a count, `None` when unlimited.
+    pub fn limit(self) -> Option<u64> {
+        match self {
+            BatchSize::Limit(limit) => Some(limit),
+            BatchSize::Unlimited => None,
+        }
+    }
+
+    /// The limit as a `usize` for in-memory slicing (`usize::MAX` when unlimited).
+    pub fn as_usize(self) -> usize {
+        self.limit().map_or(usize::MAX, |limit| {
+            usize::try_from(limit).unwrap_or(usize::MAX)
+        })
+    }
+
+    /// True when a page of `len` messages means there may be more to read.
+    pub fn is_full(self, len: usize) -> bool {
+        match self {
+            BatchSize::Limit(limit) => u64::try_from(len).is_ok_and(|len| len >= limit),
+            BatchSize::Unlimited => false,
+        }
+    }
+}
+
+impl Default for BatchSize {
+    fn default() -> Self {
+        BatchSize::DEFAULT
+    }
+}
+
+/// Options of a stream read: from a stream position (inclusive), a batch size.
+///
+/// ```
+/// use message_store::{BatchSize, StreamRead};
+/// let options = StreamRead::new().from_position(5).batch_size(BatchSize::Limit(10));
+/// assert_eq!(options.position(), 5);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct StreamRead {
+    position: u64,
+    batch_size: BatchSize,
+}
+
+impl StreamRead {
+    /// From position 0, at most 1000 messages (Message DB's defaults).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts at this stream position (inclusive).
+    pub fn from_position(mut self, position: u64) -> Self {
+        self.position = position;
+        self
+    }
+
+    /// Returns at most this many messages.
+    pub fn batch_size(mut self, batch_size: BatchSize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// The first stream position to return.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The batch size.
+    pub fn limit(&self) -> BatchSize {
+        self.batch_size
+    }
+}
+
+/// Options of a category read: from a global position (inclusive), a batch
+/// size, and the optional correlation and consumer-group filters.
+///
+/// ```
+/// use message_store::{CategoryRead, ConsumerGroup};
+/// let options = CategoryRead::new()
+///     .from_position(100)
+///     .consumer_group(ConsumerGroup::new(0, 2)?)
+///     .correlation("fundsTransfer")?;
+/// assert_eq!(options.correlation_filter(), Some("fundsTransfer"));
+/// # Ok::<(), message_store::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CategoryRead {
+    position: u64,
+    batch_size: BatchSize,
+    correlation: Option<String>,
+    consumer_group: Option<ConsumerGroup>,
+}
+
+impl Default for CategoryRead {
+    fn default() -> Self {
+        CategoryRead {
+            position: 1,
+            batch_size: BatchSize::DEFAULT,
+            correlation: None,
+            consumer_group: None,
+        }
+    }
+}
+
+impl CategoryRead {
+    /// From global position 1, at most 1000 messages, no filters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts at this global position (inclusive; 0 reads like 1).
+    pub fn from_position(mut self, global_position: u64) -> Self {
+        self.position = global_position;
+        self
+    }
+
+    /// Returns at most this many messages.
+    pub fn batch_size(mut self, batch_size: BatchSize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Keeps only messages whose `correlationStreamName` metadata belongs to
+    /// this category. Refuses a value containing `-` or NUL.
+    pub fn correlation(mut self, category: &str) -> Result<Self> {
+        let problem = if category.contains('-') {
+            Some(NameProblem::ContainsDash)
+        } else if category.contains('\0') {
+            Some(NameProblem::ContainsNul)
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(Error::InvalidCorrelation {
+                correlation: printable(category),
+                problem,
+            });
+        }
+        self.correlation = Some(category.to_owned());
+        Ok(self)
+    }
+
+    /// Keeps only the streams of this consumer-group member.
+    pub fn consumer_group(mut self, group: ConsumerGroup) -> Self {
+        self.consumer_group = Some(group);
+        self
+    }
+
+    /// The first global position to return (as given; 0 behaves like 1).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The batch size.
+    pub fn limit(&self) -> BatchSize {
+        self.batch_size
+    }
+
+    /// The correlation category filter, if any.
+    pub fn correlation_filter(&self) -> Option<&str> {
+        self.correlation.as_deref()
+    }
+
+    /// The consumer-group filter, if any.
+    pub fn group(&self) -> Option<ConsumerGroup> {
+        self.consumer_group
+    }
+
+    /// True when a message of `stream_name` whose metadata carries
+    /// `correlation_stream_name` passes both filters.
+    pub fn matches(&self, stream_name: &str, correlation_stream_name: Option<&str>) -> bool {
+        let correlated = match &self.correlation {
+            None => true,
+            Some(wanted) => correlation_stream_name
+                .is_some_and(|name| crate::stream_name::category_of(name) == wanted),
+        };
+        correlated
+            && self
+                .consumer_group
+                .is_none_or(|group| group.contains(stream_name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_message_db_defaults() {
+        assert_eq!(StreamRead::new().position(), 0);
+        assert_eq!(StreamRead::new().limit(), BatchSize::Limit(1000));
+        assert_eq!(CategoryRead::new().position(), 1);
+        assert_eq!(CategoryRead::new().limit(), BatchSize::Limit(1000));
+    }
+
+    #[test]
+    fn correlation_with_dash_is_rejected() {
+        let err = CategoryRead::new().correlation("transfer-1").unwrap_err();
+        assert!(matches!(err, Error::InvalidCorrelation { .. }));
+        assert!(err.to_string().contains("transfer-1"));
+    }
+
+    #[test]
+    fn correlation_matches_the_category_of_the_metadata_stream() {
+        let options = CategoryRead::new().correlation("transfer").unwrap();
+        assert!(options.matches("account-1", Some("transfer-9")));
+        assert!(options.matches("account-1", Some("transfer")));
+        assert!(!options.matches("account-1", Some("transfer:cmd-9")));
+        assert!(!options.matches("account-1", None));
+        let empty = CategoryRead::new().correlation("").unwrap();
+        assert!(empty.matches("account-1", Some("-9")));
+        assert!(!empty.matches("account-1", Some("x-9")));
+    }
+
+    #[test]
+    fn batch_size_fullness() {
+        assert!(BatchSize::Limit(2).is_full(2));
+        assert!(!BatchSize::Limit(2).is_full(1));
+        assert!(!BatchSize::Unlimited.is_full(10));
+    }
+}

@@ -1,0 +1,160 @@
+//! The two traits every backend implements.
+
+use std::fmt::{Debug, Display};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::message::{Message, NewMessage};
+use crate::read::{CategoryRead, StreamRead};
+use crate::stream_name::{Category, StreamName};
+use crate::subscription::SubscribeOptions;
+use crate::version::ExpectedVersion;
+
+/// A Message DB-compatible message store.
+///
+/// The required surface is small; conveniences (writing one message, typed
+/// messages, paging through a whole stream or category) live once in
+/// [`MessageStoreExt`](crate::MessageStoreExt), which every store gets.
+/// The trait is object-safe: `Arc<dyn MessageStore>` and `Box<dyn MessageStore>`
+/// are stores too.
+#[async_trait]
+pub trait MessageStore: Debug + Display + Send + Sync + 'static {
+    /// Appends `messages` to `stream` atomically: all or none.
+    ///
+    /// `expected` applies to the first message; the rest follow it. Returns the
+    /// stream position of the last message written. Fails with
+    /// [`Error::WrongExpectedVersion`](crate::Error::WrongExpectedVersion),
+    /// [`Error::DuplicateMessageId`](crate::Error::DuplicateMessageId) or a
+    /// validation error, in which case nothing was written.
+    async fn write(
+        &self,
+        stream: &StreamName,
+        messages: Vec<NewMessage>,
+        expected: ExpectedVersion,
+    ) -> Result<u64>;
+
+    /// Reads a stream in position order from `options.position()` (inclusive).
+    /// A category-shaped name (no `-`) is refused with
+    /// [`Error::NotAStream`](crate::Error::NotAStream).
+    async fn read_stream(&self, stream: &StreamName, options: StreamRead) -> Result<Vec<Message>>;
+
+    /// Reads a category in global order from `options.position()` (inclusive),
+    /// applying the correlation and consumer-group filters.
+    async fn read_category(
+        &self,
+        category: &Category,
+        options: CategoryRead,
+    ) -> Result<Vec<Message>>;
+
+    /// The message with the highest position in the stream, optionally only
+    /// among messages of `message_type`. Works on any stream name, including a
+    /// category-shaped one, as Message DB's `get_last_stream_message` does.
+    async fn last_message(
+        &self,
+        stream: &StreamName,
+        message_type: Option<&str>,
+    ) -> Result<Option<Message>>;
+
+    /// The position of the stream's last message; `None` when it has none.
+    async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>>;
+
+    /// Opens a resumable, at-least-once feed of a category.
+    async fn subscribe(
+        &self,
+        category: &Category,
+        options: SubscribeOptions,
+    ) -> Result<Box<dyn Subscription>>;
+}
+
+/// A resumable feed of one category in global order.
+///
+/// Delivery is at least once: after a restart, reading resumes at the last
+/// committed global position (inclusive), so work done since the last commit
+/// is delivered again.
+#[async_trait]
+pub trait Subscription: Debug + Send {
+    /// The next batch of messages at or after the cursor, in global order;
+    /// waits (for a wake-up from the store, else the poll interval) while there
+    /// are none. Never returns an empty batch. Cancel-safe: if the future is
+    /// dropped, nothing is consumed.
+    async fn next_batch(&mut self) -> Result<Vec<Message>>;
+
+    /// Records durably that everything up to and including `global_position`
+    /// was handled. Call it only after the handlers succeeded.
+    async fn commit(&mut self, global_position: u64) -> Result<()>;
+
+    /// The global position the next batch starts at.
+    fn position(&self) -> u64;
+}
+
+macro_rules! forward_store {
+    ($wrapper:ident) => {
+        #[async_trait]
+        impl<T: MessageStore + ?Sized> MessageStore for $wrapper<T> {
+            async fn write(
+                &self,
+                stream: &StreamName,
+                messages: Vec<NewMessage>,
+                expected: ExpectedVersion,
+            ) -> Result<u64> {
+                (**self).write(stream, messages, expected).await
+            }
+
+            async fn read_stream(
+                &self,
+                stream: &StreamName,
+                options: StreamRead,
+            ) -> Result<Vec<Message>> {
+                (**self).read_stream(stream, options).await
+            }
+
+            async fn read_category(
+                &self,
+                category: &Category,
+                options: CategoryRead,
+            ) -> Result<Vec<Message>> {
+                (**self).read_category(category, options).await
+            }
+
+            async fn last_message(
+                &self,
+                stream: &StreamName,
+                message_type: Option<&str>,
+            ) -> Result<Option<Message>> {
+                (**self).last_message(stream, message_type).await
+            }
+
+            async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>> {
+                (**self).stream_version(stream).await
+            }
+
+            async fn subscribe(
+                &self,
+                category: &Category,
+                options: SubscribeOptions,
+            ) -> Result<Box<dyn Subscription>> {
+                (**self).subscribe(category, options).await
+            }
+        }
+    };
+}
+
+forward_store!(Arc);
+forward_store!(Box);
+
+#[async_trait]
+impl<T: Subscription + ?Sized> Subscription for Box<T> {
+    async fn next_batch(&mut self) -> Result<Vec<Message>> {
+        (**self).next_batch().await
+    }
+
+    async fn commit(&mut self, global_position: u64) -> Result<()> {
+        (**self).commit(global_position).await
+    }
+
+    fn position(&self) -> u64 {
+        (**self).position()
+    }
+}

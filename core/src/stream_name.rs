@@ -1,0 +1,511 @@
+//! Stream and category names with Message DB's grammar.
+//!
+//! Only the first `-` has meaning to the server: the category is everything
+//! before it, the id everything after it. The cardinal id is the id up to its
+//! first `+`. `:` and `+` inside a category are ordinary characters, which
+//! Eventide uses for the entity name and category types
+//! (`account:command+position`).
+
+use std::borrow::Borrow;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{printable, Error, NameProblem, Result};
+
+/// The category of a stream name: everything before the first `-`, or the
+/// whole name when it has none. Mirrors Message DB's `category()`.
+pub fn category_of(name: &str) -> &str {
+    name.split_once('-').map_or(name, |(category, _)| category)
+}
+
+/// The id of a stream name: everything after the first `-`; `None` when there
+/// is no `-`. Mirrors Message DB's `id()` (`None` is SQL NULL).
+pub fn id_of(name: &str) -> Option<&str> {
+    name.split_once('-').map(|(_, id)| id)
+}
+
+/// The cardinal id: the id up to its first `+`; `None` when there is no id.
+/// Mirrors Message DB's `cardinal_id()` (`account-+1` has cardinal id `""`).
+pub fn cardinal_id_of(name: &str) -> Option<&str> {
+    id_of(name).map(|id| id.split_once('+').map_or(id, |(cardinal, _)| cardinal))
+}
+
+/// True when the name has no `-` and so names a category. Mirrors Message DB's
+/// `is_category()`.
+pub fn is_category(name: &str) -> bool {
+    !name.contains('-')
+}
+
+fn entity_of(category: &str) -> &str {
+    category
+        .split_once(':')
+        .map_or(category, |(entity, _)| entity)
+}
+
+fn types_of(category: &str) -> Vec<&str> {
+    match category.split_once(':') {
+        Some((_, types)) => types.split('+').collect(),
+        None => Vec::new(),
+    }
+}
+
+/// A validated stream name: not empty, no NUL, not starting with `-`.
+///
+/// A name without `-` (`account`) is a valid stream name, as in Message DB:
+/// it can be written to and is used for position streams, but stream reads
+/// refuse it because it names a whole category.
+///
+/// ```
+/// use message_store::StreamName;
+/// let stream = StreamName::new("account:command-123+abc").unwrap();
+/// assert_eq!(stream.category().as_str(), "account:command");
+/// assert_eq!(stream.id(), Some("123+abc"));
+/// assert_eq!(stream.cardinal_id(), Some("123"));
+/// assert_eq!(stream.entity_name(), "account");
+/// assert_eq!(stream.types(), vec!["command"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamName(String);
+
+impl StreamName {
+    /// Validates and wraps a stream name.
+    pub fn new(name: impl Into<String>) -> Result<Self> {
+        let name = name.into();
+        let problem = if name.is_empty() {
+            Some(NameProblem::Empty)
+        } else if name.contains('\0') {
+            Some(NameProblem::ContainsNul)
+        } else if name.starts_with('-') {
+            Some(NameProblem::EmptyCategory)
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => Err(Error::InvalidStreamName {
+                name: printable(&name),
+                problem,
+            }),
+            None => Ok(StreamName(name)),
+        }
+    }
+
+    /// Builds `{category}-{id}`. The id may itself contain `-` and `+`
+    /// (`+` separates compound ids); it must not contain NUL.
+    pub fn from_parts(category: &Category, id: &str) -> Result<Self> {
+        StreamName::new(format!("{}-{}", category.as_str(), id))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Consumes the name, returning its text.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// The category: everything before the first `-` (the whole name if none).
+    pub fn category(&self) -> Category {
+        Category(category_of(&self.0).to_owned())
+    }
+
+    /// The id after the first `-`, or `None` for a category-shaped name.
+    pub fn id(&self) -> Option<&str> {
+        id_of(&self.0)
+    }
+
+    /// The id before its first `+`, or `None` for a category-shaped name.
+    pub fn cardinal_id(&self) -> Option<&str> {
+        cardinal_id_of(&self.0)
+    }
+
+    /// True when the name has no `-` (it names a category; stream reads refuse it).
+    pub fn is_category(&self) -> bool {
+        is_category(&self.0)
+    }
+
+    /// Eventide's entity name: the category up to its first `:`.
+    pub fn entity_name(&self) -> &str {
+        entity_of(category_of(&self.0))
+    }
+
+    /// Eventide's category types: the part of the category after `:`, split on `+`.
+    pub fn types(&self) -> Vec<&str> {
+        types_of(category_of(&self.0))
+    }
+}
+
+/// A validated category: not empty, no NUL, no `-`.
+///
+/// ```
+/// use message_store::Category;
+/// let category = Category::new("account:command").unwrap();
+/// assert_eq!(category.entity_name(), "account");
+/// assert_eq!(category.stream("123").unwrap().as_str(), "account:command-123");
+/// assert!(Category::new("account-1").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Category(String);
+
+impl Category {
+    /// Validates and wraps a category name.
+    pub fn new(name: impl Into<String>) -> Result<Self> {
+        let name = name.into();
+        match category_problem(&name) {
+            Some(problem) => Err(Error::InvalidCategory {
+                name: printable(&name),
+                problem,
+            }),
+            None => Ok(Category(name)),
+        }
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Consumes the category, returning its text.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// The stream `{category}-{id}` of this category.
+    pub fn stream(&self, id: &str) -> Result<StreamName> {
+        StreamName::from_parts(self, id)
+    }
+
+    /// Eventide's entity name: the category up to its first `:`.
+    pub fn entity_name(&self) -> &str {
+        entity_of(&self.0)
+    }
+
+    /// Eventide's category types: the part after `:`, split on `+`.
+    pub fn types(&self) -> Vec<&str> {
+        types_of(&self.0)
+    }
+
+    /// True when `stream` belongs to this category (Message DB: `category(stream) = self`).
+    pub fn contains(&self, stream: &str) -> bool {
+        category_of(stream) == self.0
+    }
+
+    /// The stream where a consumer of this category records its position, as
+    /// Eventide names it: `account` gives `account:position`, `account:command`
+    /// gives `account:command+position`, and a consumer id `x` appends `-x`.
+    ///
+    /// ```
+    /// use message_store::Category;
+    /// let c = Category::new("account:command").unwrap();
+    /// assert_eq!(c.position_stream(Some("x")).unwrap().as_str(), "account:command+position-x");
+    /// let c = Category::new("account").unwrap();
+    /// assert_eq!(c.position_stream(None).unwrap().as_str(), "account:position");
+    /// ```
+    pub fn position_stream(&self, consumer_id: Option<&str>) -> Result<StreamName> {
+        let mut types = self.types();
+        if !types.contains(&"position") {
+            types.push("position");
+        }
+        let mut name = format!("{}:{}", self.entity_name(), types.join("+"));
+        if let Some(id) = consumer_id {
+            name.push('-');
+            name.push_str(id);
+        }
+        StreamName::new(name)
+    }
+}
+
+pub(crate) fn category_problem(name: &str) -> Option<NameProblem> {
+    if name.is_empty() {
+        Some(NameProblem::Empty)
+    } else if name.contains('\0') {
+        Some(NameProblem::ContainsNul)
+    } else if name.contains('-') {
+        Some(NameProblem::ContainsDash)
+    } else {
+        None
+    }
+}
+
+macro_rules! name_impls {
+    ($ty:ident) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Borrow<str> for $ty {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                $ty::new(s)
+            }
+        }
+
+        impl TryFrom<&str> for $ty {
+            type Error = Error;
+            fn try_from(s: &str) -> Result<Self> {
+                $ty::new(s)
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = Error;
+            fn try_from(s: String) -> Result<Self> {
+                $ty::new(s)
+            }
+        }
+
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                $ty::new(text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+name_impls!(StreamName);
+name_impls!(Category);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (input, category, id, cardinal id, is_category)
+    type Row = (
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        bool,
+    );
+
+    // message-db.md table 1.
+    const TABLE: &[Row] = &[
+        ("account", "account", None, None, true),
+        ("account-123", "account", Some("123"), Some("123"), false),
+        (
+            "account-123-456",
+            "account",
+            Some("123-456"),
+            Some("123-456"),
+            false,
+        ),
+        (
+            "account-123+456",
+            "account",
+            Some("123+456"),
+            Some("123"),
+            false,
+        ),
+        (
+            "account-123+456+789",
+            "account",
+            Some("123+456+789"),
+            Some("123"),
+            false,
+        ),
+        ("account-123+", "account", Some("123+"), Some("123"), false),
+        ("account-a+b-c", "account", Some("a+b-c"), Some("a"), false),
+        ("a-b-c+d-e", "a", Some("b-c+d-e"), Some("b-c"), false),
+        ("account-+456", "account", Some("+456"), Some(""), false),
+        ("account-+", "account", Some("+"), Some(""), false),
+        ("account-++1", "account", Some("++1"), Some(""), false),
+        ("account-", "account", Some(""), Some(""), false),
+        ("account--123", "account", Some("-123"), Some("-123"), false),
+        ("account--", "account", Some("-"), Some("-"), false),
+        ("-123", "", Some("123"), Some("123"), false),
+        ("-", "", Some(""), Some(""), false),
+        ("--", "", Some("-"), Some("-"), false),
+        ("", "", None, None, true),
+        (" ", " ", None, None, true),
+        ("account:command", "account:command", None, None, true),
+        (
+            "account:command-123",
+            "account:command",
+            Some("123"),
+            Some("123"),
+            false,
+        ),
+        (
+            "account:command+position",
+            "account:command+position",
+            None,
+            None,
+            true,
+        ),
+        (
+            "account:command+position-123",
+            "account:command+position",
+            Some("123"),
+            Some("123"),
+            false,
+        ),
+        (
+            "account:position-consumer1",
+            "account:position",
+            Some("consumer1"),
+            Some("consumer1"),
+            false,
+        ),
+        (
+            "account:position-consumer1+2",
+            "account:position",
+            Some("consumer1+2"),
+            Some("consumer1"),
+            false,
+        ),
+        (
+            "account:position-consumer-1",
+            "account:position",
+            Some("consumer-1"),
+            Some("consumer-1"),
+            false,
+        ),
+        ("account+123", "account+123", None, None, true),
+        ("account+x-1", "account+x", Some("1"), Some("1"), false),
+        ("x:y:z-1", "x:y:z", Some("1"), Some("1"), false),
+        (
+            "withdrawal-1a2b3c4d-1111-2222-3333-444455556666",
+            "withdrawal",
+            Some("1a2b3c4d-1111-2222-3333-444455556666"),
+            Some("1a2b3c4d-1111-2222-3333-444455556666"),
+            false,
+        ),
+    ];
+
+    #[test]
+    fn grammar_matches_message_db_table() {
+        for &(input, category, id, cardinal, is_cat) in TABLE {
+            assert_eq!(category_of(input), category, "category({input:?})");
+            assert_eq!(id_of(input), id, "id({input:?})");
+            assert_eq!(cardinal_id_of(input), cardinal, "cardinal_id({input:?})");
+            assert_eq!(is_category(input), is_cat, "is_category({input:?})");
+        }
+    }
+
+    #[test]
+    fn stream_name_methods_agree_with_the_free_functions() {
+        for &(input, category, id, cardinal, is_cat) in TABLE {
+            let Ok(name) = StreamName::new(input) else {
+                assert!(
+                    input.is_empty() || input.starts_with('-'),
+                    "{input:?} rejected"
+                );
+                continue;
+            };
+            assert_eq!(name.category().as_str(), category);
+            assert_eq!(name.id(), id);
+            assert_eq!(name.cardinal_id(), cardinal);
+            assert_eq!(name.is_category(), is_cat);
+        }
+    }
+
+    #[test]
+    fn stream_name_rejects_empty_nul_and_leading_dash() {
+        let problem = |name: &str| match StreamName::new(name) {
+            Err(Error::InvalidStreamName { problem, .. }) => problem,
+            other => panic!("{name:?}: {other:?}"),
+        };
+        assert_eq!(problem(""), NameProblem::Empty);
+        assert_eq!(problem("a\0-1"), NameProblem::ContainsNul);
+        assert_eq!(problem("-1"), NameProblem::EmptyCategory);
+        assert!(StreamName::new("account-").is_ok());
+        assert!(StreamName::new("account").is_ok());
+    }
+
+    #[test]
+    fn category_rejects_dash_empty_and_nul() {
+        let problem = |name: &str| match Category::new(name) {
+            Err(Error::InvalidCategory { problem, .. }) => problem,
+            other => panic!("{name:?}: {other:?}"),
+        };
+        assert_eq!(problem(""), NameProblem::Empty);
+        assert_eq!(problem("a\0"), NameProblem::ContainsNul);
+        assert_eq!(problem("account-1"), NameProblem::ContainsDash);
+        let message = Category::new("bad-name").unwrap_err().to_string();
+        assert!(
+            message.contains("bad-name") && message.contains('-'),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn entity_and_types_follow_eventide() {
+        let stream = StreamName::new("account:command+position-x").unwrap();
+        assert_eq!(stream.entity_name(), "account");
+        assert_eq!(stream.types(), vec!["command", "position"]);
+        assert!(StreamName::new("account-1").unwrap().types().is_empty());
+    }
+
+    #[test]
+    fn position_stream_names_follow_eventide() {
+        let name = |c: &str, id: Option<&str>| {
+            Category::new(c)
+                .unwrap()
+                .position_stream(id)
+                .unwrap()
+                .into_string()
+        };
+        assert_eq!(name("account", None), "account:position");
+        assert_eq!(name("account:command", None), "account:command+position");
+        assert_eq!(name("account", Some("x")), "account:position-x");
+        assert_eq!(
+            name("account:command", Some("x")),
+            "account:command+position-x"
+        );
+        assert_eq!(name("account:position", None), "account:position");
+    }
+
+    #[test]
+    fn category_contains_only_its_exact_streams() {
+        let account = Category::new("account").unwrap();
+        assert!(account.contains("account-1"));
+        assert!(account.contains("account"));
+        assert!(!account.contains("account:command-1"));
+        assert!(!account.contains("account+x-1"));
+        assert!(!account.contains("Account-1"));
+    }
+
+    #[test]
+    fn names_round_trip_through_serde() {
+        let stream = StreamName::new("account-1").unwrap();
+        let json = serde_json::to_string(&stream).unwrap();
+        assert_eq!(json, "\"account-1\"");
+        assert_eq!(serde_json::from_str::<StreamName>(&json).unwrap(), stream);
+        assert!(serde_json::from_str::<Category>("\"a-1\"").is_err());
+    }
+}

@@ -1,0 +1,305 @@
+//! Subscriptions: options, and the generic implementation backends share.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::consumer_group::ConsumerGroup;
+use crate::error::{printable, Error, NameProblem, Result};
+use crate::message::{Message, NewMessage};
+use crate::read::{BatchSize, CategoryRead};
+use crate::store::{MessageStore, Subscription};
+use crate::stream_name::{Category, StreamName};
+use crate::version::ExpectedVersion;
+
+/// The message type of a position record, as Eventide writes it.
+pub const POSITION_RECORDED: &str = "Recorded";
+/// The message type Eventide used for position records before mid-2018; still read.
+pub const POSITION_UPDATED_LEGACY: &str = "Updated";
+
+/// Where a subscription starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum StartPosition {
+    /// At the last committed position (inclusive), else at the beginning.
+    #[default]
+    Committed,
+    /// At the first message of the category, ignoring any committed position.
+    Beginning,
+    /// At this global position (inclusive), ignoring any committed position.
+    At(u64),
+}
+
+/// Options of a subscription, with Eventide's defaults: batch size 1000,
+/// poll interval 100 ms, no consumer id, start at the committed position.
+///
+/// ```
+/// use std::time::Duration;
+/// use message_store::{ConsumerGroup, SubscribeOptions};
+/// let options = SubscribeOptions::new()
+///     .consumer_id("projector")?
+///     .consumer_group(ConsumerGroup::new(0, 2)?)
+///     .batch_size(500)?
+///     .poll_interval(Duration::from_millis(50))?;
+/// # Ok::<(), message_store::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SubscribeOptions {
+    consumer_id: Option<String>,
+    start: StartPosition,
+    batch_size: u64,
+    consumer_group: Option<ConsumerGroup>,
+    correlation: Option<String>,
+    poll_interval: Duration,
+}
+
+impl Default for SubscribeOptions {
+    fn default() -> Self {
+        SubscribeOptions {
+            consumer_id: None,
+            start: StartPosition::Committed,
+            batch_size: 1000,
+            consumer_group: None,
+            correlation: None,
+            poll_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+impl SubscribeOptions {
+    /// Eventide's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Names the consumer; its position is kept in `{category}:position-{id}`.
+    /// Required for consumer-group members and whenever two consumers read
+    /// one category. Must not be empty or contain NUL.
+    pub fn consumer_id(mut self, id: impl Into<String>) -> Result<Self> {
+        let id = id.into();
+        let problem = if id.is_empty() {
+            Some(NameProblem::Empty)
+        } else if id.contains('\0') {
+            Some(NameProblem::ContainsNul)
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(Error::InvalidOption {
+                option: "consumer_id",
+                problem: format!("`{}`: {problem}", printable(&id)),
+            });
+        }
+        self.consumer_id = Some(id);
+        Ok(self)
+    }
+
+    /// Where to start reading.
+    pub fn start(mut self, start: StartPosition) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// How many messages one read fetches at most; must be at least 1.
+    pub fn batch_size(mut self, batch_size: u64) -> Result<Self> {
+        if batch_size == 0 {
+            return Err(Error::InvalidOption {
+                option: "batch_size",
+                problem: "a subscription's batch size must be at least 1".to_owned(),
+            });
+        }
+        self.batch_size = batch_size;
+        Ok(self)
+    }
+
+    /// Reads only this consumer-group member's streams (needs a consumer id).
+    pub fn consumer_group(mut self, group: ConsumerGroup) -> Self {
+        self.consumer_group = Some(group);
+        self
+    }
+
+    /// Reads only messages correlated with this category (see [`CategoryRead::correlation`]).
+    pub fn correlation(mut self, category: &str) -> Result<Self> {
+        CategoryRead::new().correlation(category)?;
+        self.correlation = Some(category.to_owned());
+        Ok(self)
+    }
+
+    /// How long to wait before reading again when caught up and no wake-up
+    /// arrives; must be positive.
+    pub fn poll_interval(mut self, interval: Duration) -> Result<Self> {
+        if interval.is_zero() {
+            return Err(Error::InvalidOption {
+                option: "poll_interval",
+                problem: "the poll interval must be positive".to_owned(),
+            });
+        }
+        self.poll_interval = interval;
+        Ok(self)
+    }
+
+    /// The consumer id, if set.
+    pub fn id(&self) -> Option<&str> {
+        self.consumer_id.as_deref()
+    }
+
+    /// The start position.
+    pub fn start_position(&self) -> StartPosition {
+        self.start
+    }
+
+    /// The poll interval.
+    pub fn interval(&self) -> Duration {
+        self.poll_interval
+    }
+
+    /// The category read these options describe, starting at `position`.
+    pub fn category_read(&self, position: u64) -> CategoryRead {
+        let mut read = CategoryRead::new()
+            .from_position(position)
+            .batch_size(BatchSize::Limit(self.batch_size));
+        if let Some(correlation) = &self.correlation {
+            read = read
+                .correlation(correlation)
+                .expect("correlation was validated when set");
+        }
+        if let Some(group) = self.consumer_group {
+            read = read.consumer_group(group);
+        }
+        read
+    }
+
+    /// Checks the rules that involve more than one option.
+    pub fn validate(&self) -> Result<()> {
+        if self.consumer_group.is_some() && self.consumer_id.is_none() {
+            return Err(Error::InvalidOption {
+                option: "consumer_id",
+                problem: "a consumer-group member needs a consumer id, or the members would share one position stream".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Reads the last committed position of a position stream; `None` if nothing
+/// was committed. Accepts Eventide's `Recorded` and legacy `Updated` records.
+pub async fn read_committed_position(
+    store: &(impl MessageStore + ?Sized),
+    position_stream: &StreamName,
+) -> Result<Option<u64>> {
+    let Some(record) = store.last_message(position_stream, None).await? else {
+        return Ok(None);
+    };
+    if record.message_type != POSITION_RECORDED && record.message_type != POSITION_UPDATED_LEGACY {
+        return Ok(None);
+    }
+    #[derive(serde::Deserialize)]
+    struct Recorded {
+        position: u64,
+    }
+    Ok(Some(record.decode::<Recorded>()?.position))
+}
+
+/// The message that records a committed position.
+pub fn position_record(global_position: u64) -> NewMessage {
+    NewMessage::new(POSITION_RECORDED, json!({ "position": global_position }))
+}
+
+/// A subscription over any [`MessageStore`]: reads the category page by page,
+/// waits for a wake-up signal or the poll interval when caught up, and keeps
+/// its position in an Eventide-compatible position stream in the same store.
+///
+/// Backends hand it a [`watch::Receiver`] whose value changes whenever a
+/// message that may concern the category is written; without one it polls.
+#[derive(Debug)]
+pub struct StoreSubscription<S> {
+    store: S,
+    category: Category,
+    options: SubscribeOptions,
+    position_stream: StreamName,
+    cursor: u64,
+    wake: Option<watch::Receiver<u64>>,
+}
+
+impl<S: MessageStore> StoreSubscription<S> {
+    /// Validates the options, reads the committed position and opens the feed.
+    pub async fn open(
+        store: S,
+        category: &Category,
+        options: SubscribeOptions,
+        wake: Option<watch::Receiver<u64>>,
+    ) -> Result<Self> {
+        options.validate()?;
+        let position_stream = category.position_stream(options.id())?;
+        let cursor = match options.start {
+            StartPosition::Beginning => 1,
+            StartPosition::At(position) => position.max(1),
+            StartPosition::Committed => read_committed_position(&store, &position_stream)
+                .await?
+                .unwrap_or(1)
+                .max(1),
+        };
+        Ok(StoreSubscription {
+            store,
+            category: category.clone(),
+            options,
+            position_stream,
+            cursor,
+            wake,
+        })
+    }
+
+    /// The stream this subscription commits its position to.
+    pub fn position_stream(&self) -> &StreamName {
+        &self.position_stream
+    }
+
+    async fn wait(&mut self) {
+        let interval = self.options.poll_interval;
+        match &mut self.wake {
+            Some(wake) => {
+                if let Ok(Err(_closed)) = tokio::time::timeout(interval, wake.changed()).await {
+                    // The store is gone; fall back to polling.
+                    self.wake = None;
+                    tokio::time::sleep(interval).await;
+                }
+            }
+            None => tokio::time::sleep(interval).await,
+        }
+    }
+}
+
+#[async_trait]
+impl<S: MessageStore> Subscription for StoreSubscription<S> {
+    async fn next_batch(&mut self) -> Result<Vec<Message>> {
+        loop {
+            if let Some(wake) = &mut self.wake {
+                // Anything written after this point wakes the wait below.
+                wake.borrow_and_update();
+            }
+            let read = self.options.category_read(self.cursor);
+            let batch = self.store.read_category(&self.category, read).await?;
+            if let Some(last) = batch.last() {
+                self.cursor = last.global_position + 1;
+                return Ok(batch);
+            }
+            self.wait().await;
+        }
+    }
+
+    async fn commit(&mut self, global_position: u64) -> Result<()> {
+        self.store
+            .write(
+                &self.position_stream,
+                vec![position_record(global_position)],
+                ExpectedVersion::Any,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    fn position(&self) -> u64 {
+        self.cursor
+    }
+}
