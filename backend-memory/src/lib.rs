@@ -1,0 +1,165 @@
+//! # message-store-memory
+//!
+//! [`MemoryStore`]: the [`MessageStore`] contract in process, with Message
+//! DB's semantics and the same errors as the Postgres backend, so application
+//! tests can run on it and production on Message DB without a difference.
+//!
+//! ```
+//! use message_store::{ExpectedVersion, MessageStore, MessageStoreExt, NewMessage, StreamName};
+//! use message_store_memory::MemoryStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> message_store::Result<()> {
+//! let store = MemoryStore::new();
+//! let stream = StreamName::new("account-1")?;
+//! let position = store
+//!     .write_one(&stream, NewMessage::new("Opened", serde_json::json!({})), ExpectedVersion::NoStream)
+//!     .await?;
+//! assert_eq!(position, 0);
+//! assert_eq!(store.stream_version(&stream).await?, Some(0));
+//! # Ok(())
+//! # }
+//! ```
+
+mod state;
+
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use async_trait::async_trait;
+use message_store::{
+    validate_write, Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore,
+    NewMessage, Result, StoreSubscription, StreamName, StreamRead, SubscribeOptions, Subscription,
+};
+use tokio::sync::watch;
+
+use state::State;
+
+/// An in-process message store. Cloning is cheap and shares the same
+/// messages; every clone sees every write.
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: RwLock<State>,
+    /// Carries the last global position written, to wake subscriptions.
+    written: watch::Sender<u64>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        let (written, _) = watch::channel(0);
+        MemoryStore {
+            inner: Arc::new(Inner {
+                state: RwLock::new(State::default()),
+                written,
+            }),
+        }
+    }
+
+    /// How many messages the store holds.
+    pub fn len(&self) -> usize {
+        self.read_state(|state| state.len())
+    }
+
+    /// True when nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read_state<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        let state = self
+            .inner
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        f(&state)
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("messages", &self.len())
+            .finish()
+    }
+}
+
+impl fmt::Display for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("in-memory message store")
+    }
+}
+
+#[async_trait]
+impl MessageStore for MemoryStore {
+    async fn write(
+        &self,
+        stream: &StreamName,
+        messages: Vec<NewMessage>,
+        expected: ExpectedVersion,
+    ) -> Result<u64> {
+        validate_write(stream, &messages)?;
+        let written = {
+            let mut state = self
+                .inner
+                .state
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            state.append(stream, messages, expected)?
+        };
+        self.inner
+            .written
+            .send_replace(written.last_global_position);
+        Ok(written.last_position)
+    }
+
+    async fn read_stream(&self, stream: &StreamName, options: StreamRead) -> Result<Vec<Message>> {
+        if stream.is_category() {
+            return Err(Error::NotAStream {
+                name: stream.as_str().to_owned(),
+            });
+        }
+        Ok(self.read_state(|state| state.read_stream(stream, &options)))
+    }
+
+    async fn read_category(
+        &self,
+        category: &Category,
+        options: CategoryRead,
+    ) -> Result<Vec<Message>> {
+        Ok(self.read_state(|state| state.read_category(category, &options)))
+    }
+
+    async fn last_message(
+        &self,
+        stream: &StreamName,
+        message_type: Option<&str>,
+    ) -> Result<Option<Message>> {
+        Ok(self.read_state(|state| state.last_message(stream, message_type)))
+    }
+
+    async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>> {
+        Ok(self.read_state(|state| state.stream_version(stream.as_str())))
+    }
+
+    async fn subscribe(
+        &self,
+        category: &Category,
+        options: SubscribeOptions,
+    ) -> Result<Box<dyn Subscription>> {
+        let wake = self.inner.written.subscribe();
+        let subscription =
+            StoreSubscription::open(self.clone(), category, options, Some(wake)).await?;
+        Ok(Box::new(subscription))
+    }
+}
