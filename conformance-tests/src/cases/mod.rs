@@ -1,0 +1,15 @@
+//! The conformance cases. Each is a plain `async fn(&dyn MessageStore)` named
+//! for the behaviour it checks; [`conformance_suite!`](crate::conformance_suite)
+//! stamps one test per case.
+
+mod concurrency;
+mod filters;
+mod read;
+mod subscription;
+mod write;
+
+pub use concurrency::*;
+pub use filters::*;
+pub use read::*;
+pub use subscription::*;
+pub use write::*;

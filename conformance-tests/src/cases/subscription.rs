@@ -1,0 +1,317 @@
+//! Subscriptions: order, resume, redelivery, groups, wake-ups, typed messages.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use message_store::{
+    CategoryRead, ConsumerGroup, ErrorKind, ExpectedVersion, MessageStore, MessageStoreExt,
+    NewMessage, StartPosition, SubscribeOptions, Subscription, TypedMessage,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::support::*;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Receives batches until `count` messages arrived (fails after a generous timeout).
+async fn receive(subscription: &mut dyn Subscription, count: usize) -> Vec<message_store::Message> {
+    let mut received = Vec::new();
+    while received.len() < count {
+        let batch = tokio::time::timeout(PATIENCE, subscription.next_batch())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {count} messages arrived", received.len()))
+            .unwrap();
+        assert!(!batch.is_empty(), "next_batch never returns an empty batch");
+        received.extend(batch);
+    }
+    received
+}
+
+fn options() -> SubscribeOptions {
+    SubscribeOptions::new()
+        .poll_interval(Duration::from_millis(20))
+        .unwrap()
+}
+
+/// A subscription delivers the whole category in global order, across batches.
+pub async fn subscription_delivers_the_category_in_global_order(store: &dyn MessageStore) {
+    let category = unique_category("account");
+    for (id, n) in [("1", 0), ("2", 1), ("1", 2), ("3", 3), ("2", 4)] {
+        store
+            .write(
+                &stream(&category, id),
+                vec![numbered("N", n)],
+                ExpectedVersion::Any,
+            )
+            .await
+            .unwrap();
+    }
+    let mut subscription = store
+        .subscribe(&category, options().batch_size(2).unwrap())
+        .await
+        .unwrap();
+    let received = receive(subscription.as_mut(), 5).await;
+    assert_eq!(numbers(&received), vec![0, 1, 2, 3, 4]);
+    assert_eq!(subscription.position(), received[4].global_position + 1);
+}
+
+/// After a commit, a new subscription resumes at the committed position, inclusive (as Eventide).
+pub async fn subscription_resumes_at_the_committed_position(store: &dyn MessageStore) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 6), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let opts = options().consumer_id("resumer").unwrap();
+    let mut first = store.subscribe(&category, opts.clone()).await.unwrap();
+    let received = receive(first.as_mut(), 6).await;
+    first.commit(received[3].global_position).await.unwrap();
+    drop(first);
+    let mut second = store.subscribe(&category, opts).await.unwrap();
+    assert_eq!(second.position(), received[3].global_position);
+    assert_eq!(numbers(&receive(second.as_mut(), 3).await), vec![3, 4, 5]);
+}
+
+/// Messages received but not committed are delivered again to the next subscription.
+pub async fn uncommitted_messages_are_redelivered(store: &dyn MessageStore) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 4), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let mut first = store.subscribe(&category, options()).await.unwrap();
+    let received = receive(first.as_mut(), 4).await;
+    first.commit(received[1].global_position).await.unwrap();
+    drop(first); // "crashed" after handling 2 and 3 without committing
+    let mut second = store.subscribe(&category, options()).await.unwrap();
+    assert_eq!(numbers(&receive(second.as_mut(), 3).await), vec![1, 2, 3]);
+}
+
+/// The position is recorded Eventide's way: `{category}:position-{id}`, type `Recorded`,
+/// data `{"position": N}`.
+pub async fn committed_position_is_an_eventide_position_record(store: &dyn MessageStore) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 1), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let mut subscription = store
+        .subscribe(&category, options().consumer_id("worker").unwrap())
+        .await
+        .unwrap();
+    let received = receive(subscription.as_mut(), 1).await;
+    subscription
+        .commit(received[0].global_position)
+        .await
+        .unwrap();
+    let position_stream = category.position_stream(Some("worker")).unwrap();
+    assert_eq!(
+        position_stream.as_str(),
+        format!("{}:position-worker", category.as_str())
+    );
+    let record = store
+        .last_message(&position_stream, None)
+        .await
+        .unwrap()
+        .expect("a position record");
+    assert_eq!(record.message_type, "Recorded");
+    assert_eq!(
+        record.data,
+        json!({ "position": received[0].global_position })
+    );
+}
+
+/// `Beginning` ignores a committed position; `At(n)` starts at n.
+pub async fn subscription_start_positions(store: &dyn MessageStore) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 4), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let all = store
+        .read_category(&category, CategoryRead::new())
+        .await
+        .unwrap();
+    let mut committing = store.subscribe(&category, options()).await.unwrap();
+    receive(committing.as_mut(), 4).await;
+    committing.commit(all[3].global_position).await.unwrap();
+    let mut from_start = store
+        .subscribe(&category, options().start(StartPosition::Beginning))
+        .await
+        .unwrap();
+    assert_eq!(
+        numbers(&receive(from_start.as_mut(), 4).await),
+        vec![0, 1, 2, 3]
+    );
+    let at = options().start(StartPosition::At(all[2].global_position));
+    let mut from_at = store.subscribe(&category, at).await.unwrap();
+    assert_eq!(numbers(&receive(from_at.as_mut(), 2).await), vec![2, 3]);
+}
+
+/// Members of a consumer group, subscribed concurrently, split the category disjointly and
+/// completely, each stream in order.
+pub async fn consumer_group_subscriptions_partition_the_category(store: &dyn MessageStore) {
+    let category = unique_category("account");
+    let streams = 12u64;
+    for round in 0..3u64 {
+        for id in 0..streams {
+            let n = round * 100 + id;
+            store
+                .write(
+                    &stream(&category, &id.to_string()),
+                    vec![numbered("N", n)],
+                    ExpectedVersion::Any,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let size = 3;
+    let mut per_stream: BTreeMap<String, (u32, Vec<u64>)> = BTreeMap::new();
+    let mut total = 0;
+    for member in 0..size {
+        let opts = options()
+            .consumer_id(format!("member{member}"))
+            .unwrap()
+            .consumer_group(ConsumerGroup::new(member, size).unwrap());
+        let mut subscription = store.subscribe(&category, opts).await.unwrap();
+        let expected = store
+            .read_category(
+                &category,
+                CategoryRead::new().consumer_group(ConsumerGroup::new(member, size).unwrap()),
+            )
+            .await
+            .unwrap()
+            .len();
+        for message in receive(subscription.as_mut(), expected).await {
+            let entry = per_stream
+                .entry(message.stream_name.to_string())
+                .or_insert((member, Vec::new()));
+            assert_eq!(
+                entry.0, member,
+                "{} went to two members",
+                message.stream_name
+            );
+            entry.1.push(message.position);
+            total += 1;
+        }
+    }
+    assert_eq!(total, 3 * streams, "every message delivered once");
+    assert_eq!(per_stream.len(), usize::try_from(streams).unwrap());
+    assert!(
+        per_stream.values().all(|(_, p)| p == &[0, 1, 2]),
+        "in order per stream"
+    );
+    let members: BTreeSet<u32> = per_stream.values().map(|(m, _)| *m).collect();
+    assert!(members.len() > 1, "the work is spread: {members:?}");
+}
+
+/// A consumer-group member without a consumer id is refused: members would share one position stream.
+pub async fn consumer_group_subscription_needs_a_consumer_id(store: &dyn MessageStore) {
+    let category = unique_category("account");
+    let err = store
+        .subscribe(
+            &category,
+            options().consumer_group(ConsumerGroup::new(0, 2).unwrap()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidOption);
+    assert!(options().batch_size(0).is_err());
+    assert!(options().consumer_id("").is_err());
+    assert!(options().poll_interval(Duration::ZERO).is_err());
+}
+
+/// A caught-up subscription wakes for a new write at once, without waiting for a poll
+/// (the poll interval here is an hour).
+pub async fn caught_up_subscription_wakes_for_a_new_write(store: &dyn MessageStore) {
+    let category = unique_category("account");
+    let opts = SubscribeOptions::new()
+        .poll_interval(Duration::from_secs(3600))
+        .unwrap();
+    let mut subscription = store.subscribe(&category, opts).await.unwrap();
+    let s = stream(&category, "1");
+    let write_later = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        store
+            .write(&s, batch(0, 1), ExpectedVersion::Any)
+            .await
+            .unwrap();
+    };
+    let (received, ()) = futures::join!(receive(subscription.as_mut(), 1), write_later);
+    assert_eq!(numbers(&received), vec![0]);
+}
+
+/// A correlated subscription delivers only correlated messages.
+pub async fn subscription_with_correlation_filters(store: &dyn MessageStore) {
+    let category = unique_category("account");
+    let with = |n: u64, c: &str| {
+        NewMessage::new("N", json!({ "n": n }))
+            .with_metadata(message_store::Metadata::new().with_correlation_stream_name(c))
+    };
+    store
+        .write(
+            &stream(&category, "1"),
+            vec![
+                with(0, "transfer-1"),
+                with(1, "other-1"),
+                with(2, "transfer-2"),
+            ],
+            ExpectedVersion::Any,
+        )
+        .await
+        .unwrap();
+    let mut subscription = store
+        .subscribe(&category, options().correlation("transfer").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        numbers(&receive(subscription.as_mut(), 2).await),
+        vec![0, 2]
+    );
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Deposited {
+    account: String,
+    amount: u64,
+}
+
+impl TypedMessage for Deposited {
+    const MESSAGE_TYPE: &'static str = "Deposited";
+}
+
+/// Typed messages go in under their type name and come back as the same value; a decode
+/// failure names the stream and position.
+pub async fn typed_messages_round_trip(store: &dyn MessageStore) {
+    let s = unique_stream("account");
+    let deposit = Deposited {
+        account: "a".into(),
+        amount: 10,
+    };
+    store
+        .write_typed(&s, &deposit, ExpectedVersion::NoStream)
+        .await
+        .unwrap();
+    store
+        .write_one(
+            &s,
+            NewMessage::new("Deposited", json!({"amount": "ten"})),
+            ExpectedVersion::Exact(0),
+        )
+        .await
+        .unwrap();
+    let messages = read_all(store, &s).await;
+    assert_eq!(messages[0].message_type, "Deposited");
+    assert_eq!(
+        messages[0].decode_typed::<Deposited>().unwrap(),
+        Some(deposit)
+    );
+    let err = messages[1].decode::<Deposited>().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(
+        err.to_string().contains(s.as_str()) && err.to_string().contains("position 1"),
+        "{err}"
+    );
+}

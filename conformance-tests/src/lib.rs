@@ -1,0 +1,123 @@
+//! # message-store-conformance
+//!
+//! One suite, generic over [`MessageStore`](message_store::MessageStore), that
+//! every backend runs: named behavioural cases (Message DB's semantics, as
+//! measured), concurrency and subscription cases, and model-based property
+//! tests against a pure reference model.
+//!
+//! A backend wires it in with one macro call in an integration test, giving an
+//! expression that evaluates to a future of a fresh store:
+//!
+//! ```ignore
+//! message_store_conformance::conformance_suite!(async { message_store_memory::MemoryStore::new() });
+//! ```
+
+pub mod cases;
+pub mod model;
+pub mod property;
+pub mod support;
+
+/// Stamps one `#[tokio::test]` per conformance case, plus the model-based
+/// property test, for a store built by `$factory` (an expression evaluating to
+/// a future of a value that implements `MessageStore`). Optionally
+/// `property_cases = N` sets the default number of property-test cases
+/// (`PROPTEST_CASES` overrides it; 256 if omitted).
+///
+/// This macro is the single registry of cases: a case not listed here does not run.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:expr) => {
+        $crate::conformance_suite!($factory, property_cases = 256);
+    };
+    ($factory:expr, property_cases = $cases:expr) => {
+        $crate::__stamp_cases!($factory;
+            // writes
+            first_write_is_position_zero_and_each_write_adds_one,
+            wrong_expected_version_reports_expected_and_actual,
+            expected_version_on_absent_stream_reports_no_stream,
+            no_stream_expectation_succeeds_only_on_an_empty_stream,
+            batch_with_exact_version_chains_positions,
+            failed_batch_writes_nothing,
+            duplicate_id_in_another_stream_is_refused,
+            duplicate_id_late_in_a_batch_writes_nothing_of_it,
+            duplicate_id_within_a_batch_is_refused,
+            wrong_expected_version_is_reported_before_duplicate_id,
+            caller_supplied_id_is_kept,
+            global_positions_strictly_increase_across_failures,
+            stream_positions_are_gapless,
+            category_shaped_stream_name_is_writable,
+            messages_of_one_write_share_one_time,
+            empty_batch_is_refused,
+            nul_in_json_is_refused_and_nothing_written,
+            empty_message_type_is_allowed,
+            data_of_every_json_shape_round_trips,
+            metadata_round_trips,
+            // reads
+            read_stream_from_position_is_inclusive_and_ordered,
+            read_stream_defaults_to_position_zero_and_1000_messages,
+            read_stream_batch_sizes,
+            read_stream_on_a_category_name_is_refused,
+            read_stream_of_an_absent_stream_is_empty,
+            read_stream_matches_the_exact_name,
+            read_category_returns_all_streams_in_global_order,
+            read_category_from_global_position_is_inclusive,
+            read_category_includes_exact_name_and_excludes_typed_categories,
+            read_category_batch_sizes,
+            read_category_of_an_unknown_category_is_empty,
+            paging_a_category_visits_every_message_once,
+            last_message_is_the_highest_position,
+            last_message_of_a_type,
+            absent_stream_has_no_last_message_and_no_version,
+            last_message_of_a_category_name_reads_that_literal_stream,
+            stream_version_is_the_last_position,
+            // filters
+            consumer_group_assigns_streams_as_message_db_does,
+            consumer_group_members_partition_the_category,
+            consumer_group_validation_names_the_rule,
+            correlation_keeps_only_the_correlated_category,
+            correlation_with_a_dash_is_refused,
+            correlation_and_consumer_group_combine,
+            // concurrency
+            racing_writers_get_one_winner_per_version,
+            concurrent_batches_are_not_interleaved,
+            category_reader_never_sees_positions_go_backwards,
+            // subscriptions
+            subscription_delivers_the_category_in_global_order,
+            subscription_resumes_at_the_committed_position,
+            uncommitted_messages_are_redelivered,
+            committed_position_is_an_eventide_position_record,
+            subscription_start_positions,
+            consumer_group_subscriptions_partition_the_category,
+            consumer_group_subscription_needs_a_consumer_id,
+            caught_up_subscription_wakes_for_a_new_write,
+            subscription_with_correlation_filters,
+            typed_messages_round_trip,
+        );
+
+        #[test]
+        fn operations_match_the_reference_model() {
+            let runtime = $crate::property::runtime();
+            let store = runtime.block_on($factory);
+            $crate::property::operations_match_the_reference_model(
+                &runtime,
+                &store,
+                $crate::property::cases($cases),
+            );
+        }
+    };
+}
+
+/// Implementation detail of [`conformance_suite!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stamp_cases {
+    ($factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store = $factory.await;
+                $crate::cases::$case(&store).await;
+            }
+        )*
+    };
+}
