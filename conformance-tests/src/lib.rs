@@ -8,7 +8,7 @@
 //! A backend wires it in with one macro call in an integration test, giving an
 //! expression that evaluates to a future of a fresh store:
 //!
-//! ```ignore
+//! ```text
 //! message_store_conformance::conformance_suite!(async { message_store_memory::MemoryStore::new() });
 //! ```
 
