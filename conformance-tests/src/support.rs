@@ -81,3 +81,13 @@ pub fn assert_strictly_increasing(values: &[u64], what: &str) {
         );
     }
 }
+
+/// For `conformance_suite!`: a store that is always there.
+pub fn present<S>(store: S) -> Option<S> {
+    Some(store)
+}
+
+/// For `conformance_suite!(optional: …)`: a store that may be missing.
+pub fn optional<S>(store: Option<S>) -> Option<S> {
+    store
+}

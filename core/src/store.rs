@@ -66,6 +66,14 @@ pub trait MessageStore: Debug + Display + Send + Sync + 'static {
         category: &Category,
         options: SubscribeOptions,
     ) -> Result<Box<dyn Subscription>>;
+
+    /// True when a caught-up subscription is woken by a write as soon as it
+    /// commits; false when it finds new messages by polling at its poll
+    /// interval (for example on a genuine Message DB schema, which has no
+    /// notification trigger).
+    fn wakes_subscriptions_on_write(&self) -> bool {
+        false
+    }
 }
 
 /// A resumable feed of one category in global order.
@@ -136,6 +144,10 @@ macro_rules! forward_store {
                 options: SubscribeOptions,
             ) -> Result<Box<dyn Subscription>> {
                 (**self).subscribe(category, options).await
+            }
+
+            fn wakes_subscriptions_on_write(&self) -> bool {
+                (**self).wakes_subscriptions_on_write()
             }
         }
     };
