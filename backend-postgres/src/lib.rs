@@ -1,0 +1,366 @@
+//! # message-store-postgres
+//!
+//! [`PostgresStore`]: the [`MessageStore`] traits over
+//! [Message DB](https://github.com/message-db/message-db) 1.3 on PostgreSQL,
+//! through its public SQL functions only. It works on a database installed by
+//! Message DB's own scripts (even as the functions-only `message_store`
+//! role), and [`PostgresStore::install`] sets up a compatible schema itself.
+//!
+//! * A batch write is one statement, one round trip, one transaction.
+//! * Errors map to the same [`Error`] variants the memory backend returns.
+//! * Subscriptions wake on `NOTIFY` when our schema's trigger is installed,
+//!   and poll otherwise.
+//!
+//! ```no_run
+//! use message_store::{ExpectedVersion, MessageStoreExt, NewMessage, StreamName};
+//! use message_store_postgres::PostgresStore;
+//!
+//! # async fn example() -> message_store::Result<()> {
+//! let store = PostgresStore::connect("postgres://message_store@localhost/message_store").await?;
+//! let stream = StreamName::new("account-123")?;
+//! store.write_one(&stream, NewMessage::new("Opened", serde_json::json!({})), ExpectedVersion::NoStream).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod convert;
+mod error;
+mod install;
+mod notify;
+mod rows;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use message_store::{
+    validate_write, Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore,
+    NewMessage, Result, StoreSubscription, StreamName, StreamRead, SubscribeOptions, Subscription,
+};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+pub use error::{parse_duplicate_id, parse_wrong_expected_version, PostgresError};
+pub use install::{InstallOptions, InstallOutcome};
+pub use notify::{ListenerHealth, CHANNEL as NOTIFY_CHANNEL};
+pub use sqlx;
+
+use error::{map_error, WriteContext};
+use notify::Notifier;
+
+/// The Message DB versions this backend serves: 1.3 and later 1.x.
+pub const SUPPORTED_VERSIONS: &str = "Message DB 1.3.0 or a later 1.x";
+
+const WRITE_BATCH: &str = "SELECT message_store.write_message(m.id, $1, m.type, m.data, m.metadata, $2::bigint + m.ord - 1)
+     FROM unnest($3::varchar[], $4::varchar[], $5::text[]::jsonb[], $6::text[]::jsonb[])
+          WITH ORDINALITY AS m(id, type, data, metadata, ord)";
+
+/// A message store on PostgreSQL with Message DB. Cloning is cheap and
+/// shares the connection pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    /// Where we are connected, without credentials.
+    description: String,
+    /// The version `message_store_version()` reported.
+    version: String,
+    /// Present when the schema has our NOTIFY trigger.
+    notifier: Option<Arc<Notifier>>,
+}
+
+impl PostgresStore {
+    /// Connection options for `url` with `message_store` on the search path,
+    /// for building a pool of your own to pass to [`PostgresStore::from_pool`].
+    pub fn connect_options(url: &str) -> Result<PgConnectOptions> {
+        let options = PgConnectOptions::from_str(url).map_err(Error::backend)?;
+        Ok(options.options([("search_path", "message_store,public")]))
+    }
+
+    /// Connects to `url` (a pool of up to 10 connections) and checks the Message DB version.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(
+            Self::connect_options(url)?,
+            PgPoolOptions::new().max_connections(10),
+        )
+        .await
+    }
+
+    /// Connects with explicit connection and pool options (the search path is added).
+    pub async fn connect_with(options: PgConnectOptions, pool: PgPoolOptions) -> Result<Self> {
+        let options = options.options([("search_path", "message_store,public")]);
+        let pool = pool.connect_with(options).await.map_err(Error::backend)?;
+        Self::from_pool(pool).await
+    }
+
+    /// Uses an existing pool, whose connections must have `message_store` on
+    /// their search path (see [`PostgresStore::connect_options`]); checks the
+    /// Message DB version.
+    pub async fn from_pool(pool: PgPool) -> Result<Self> {
+        let options = pool.connect_options();
+        let description = format!(
+            "PostgreSQL message store at {}:{}/{} as {}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("(default database)"),
+            options.get_username()
+        );
+        let database = options.get_database().unwrap_or_default().to_owned();
+        let role = options.get_username().to_owned();
+
+        let version: String = sqlx::query_scalar("SELECT message_store.message_store_version()")
+            .fetch_one(&pool)
+            .await
+            .map_err(
+                |e| match e.as_database_error().and_then(|d| d.code()).as_deref() {
+                    Some("42883" | "3F000") => PostgresError::MissingMessageDb {
+                        database: database.clone(),
+                        detail: e.to_string(),
+                    }
+                    .into(),
+                    Some("42501") => PostgresError::PermissionDenied {
+                        role: role.clone(),
+                        detail: e.to_string(),
+                    }
+                    .into(),
+                    _ => Error::backend(e),
+                },
+            )?;
+        if !version_supported(&version) {
+            return Err(PostgresError::UnsupportedVersion {
+                found: version,
+                needed: SUPPORTED_VERSIONS,
+            }
+            .into());
+        }
+
+        let (search_path, notify): (String, bool) = sqlx::query_as(
+            "SELECT current_setting('search_path'),
+                    EXISTS (SELECT 1 FROM pg_trigger
+                            WHERE tgname = 'message_store_notify'
+                              AND tgrelid = to_regclass('message_store.messages'))",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(Error::backend)?;
+        let on_path: bool =
+            sqlx::query_scalar("SELECT 'message_store' = ANY(current_schemas(false))")
+                .fetch_one(&pool)
+                .await
+                .map_err(Error::backend)?;
+        if !on_path {
+            return Err(PostgresError::SearchPath { search_path }.into());
+        }
+
+        Ok(PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                description,
+                version,
+                notifier: notify.then(|| Arc::new(Notifier::default())),
+            }),
+        })
+    }
+
+    /// Installs a Message DB 1.3.0-compatible schema into the database `pool`
+    /// connects to (see [`InstallOptions`]); leaves an existing genuine Message
+    /// DB untouched. Idempotent.
+    pub async fn install(pool: &PgPool, options: &InstallOptions) -> Result<InstallOutcome> {
+        install::install(pool, options).await
+    }
+
+    /// The pool, for queries of your own.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// The Message DB version the database reports.
+    pub fn message_db_version(&self) -> &str {
+        &self.inner.version
+    }
+
+    /// True when the schema notifies writes, so subscriptions need not poll.
+    pub fn has_notifications(&self) -> bool {
+        self.inner.notifier.is_some()
+    }
+
+    /// The state of the LISTEN connection, when notifications are in use.
+    pub fn listener_health(&self) -> Option<ListenerHealth> {
+        self.inner.notifier.as_ref().map(|n| n.health())
+    }
+}
+
+fn version_supported(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    matches!((parts.next(), parts.next()), (Some(Some(1)), Some(Some(minor))) if minor >= 3)
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("at", &self.inner.description)
+            .field("message_db_version", &self.inner.version)
+            .field("notifications", &self.has_notifications())
+            .finish()
+    }
+}
+
+impl fmt::Display for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.description)
+    }
+}
+
+#[async_trait]
+impl MessageStore for PostgresStore {
+    async fn write(
+        &self,
+        stream: &StreamName,
+        messages: Vec<NewMessage>,
+        expected: ExpectedVersion,
+    ) -> Result<u64> {
+        validate_write(stream, &messages)?;
+        let count = messages.len();
+        let mut ids = Vec::with_capacity(count);
+        let mut types = Vec::with_capacity(count);
+        let mut data = Vec::with_capacity(count);
+        let mut metadata = Vec::with_capacity(count);
+        for message in messages {
+            ids.push(message.id.hyphenated().to_string());
+            data.push(message.data.to_string());
+            metadata.push(message.metadata.to_json().map(|m| m.to_string()));
+            types.push(message.message_type);
+        }
+        let positions: Vec<i64> = sqlx::query_scalar(WRITE_BATCH)
+            .bind(stream.as_str())
+            .bind(convert::expected_version(expected))
+            .bind(ids)
+            .bind(types)
+            .bind(data)
+            .bind(metadata)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(|e| {
+                map_error(
+                    e,
+                    Some(&WriteContext {
+                        stream: stream.as_str(),
+                        expected,
+                    }),
+                )
+            })?;
+        let last = positions
+            .into_iter()
+            .max()
+            .ok_or_else(|| PostgresError::Decode {
+                column: "write_message",
+                problem: "the write returned no position".to_owned(),
+            })?;
+        Ok(convert::position_from_bigint(last, "write_message")?)
+    }
+
+    async fn read_stream(&self, stream: &StreamName, options: StreamRead) -> Result<Vec<Message>> {
+        if stream.is_category() {
+            return Err(Error::NotAStream {
+                name: stream.as_str().to_owned(),
+            });
+        }
+        let sql = format!(
+            "SELECT {} FROM message_store.get_stream_messages($1, $2, $3)",
+            rows::COLUMNS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(stream.as_str())
+            .bind(convert::to_bigint(options.position()))
+            .bind(convert::batch_size(options.limit()))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(|e| map_error(e, None))?;
+        Ok(rows::decode_all(&rows)?)
+    }
+
+    async fn read_category(
+        &self,
+        category: &Category,
+        options: CategoryRead,
+    ) -> Result<Vec<Message>> {
+        let sql = format!(
+            "SELECT {} FROM message_store.get_category_messages($1, $2, $3, $4, $5, $6)",
+            rows::COLUMNS
+        );
+        let group = options.group();
+        let rows = sqlx::query(&sql)
+            .bind(category.as_str())
+            .bind(convert::to_bigint(options.position()))
+            .bind(convert::batch_size(options.limit()))
+            .bind(options.correlation_filter())
+            .bind(group.map(|g| i64::from(g.member())))
+            .bind(group.map(|g| i64::from(g.size())))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(|e| map_error(e, None))?;
+        Ok(rows::decode_all(&rows)?)
+    }
+
+    async fn last_message(
+        &self,
+        stream: &StreamName,
+        message_type: Option<&str>,
+    ) -> Result<Option<Message>> {
+        let sql = format!(
+            "SELECT {} FROM message_store.get_last_stream_message($1, $2)",
+            rows::COLUMNS
+        );
+        let row = sqlx::query(&sql)
+            .bind(stream.as_str())
+            .bind(message_type)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(|e| map_error(e, None))?;
+        Ok(row.as_ref().map(rows::decode).transpose()?)
+    }
+
+    async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>> {
+        let version: Option<i64> = sqlx::query_scalar("SELECT message_store.stream_version($1)")
+            .bind(stream.as_str())
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(|e| map_error(e, None))?;
+        Ok(version.and_then(convert::version_from_bigint))
+    }
+
+    async fn subscribe(
+        &self,
+        category: &Category,
+        options: SubscribeOptions,
+    ) -> Result<Box<dyn Subscription>> {
+        let wake = self
+            .inner
+            .notifier
+            .as_ref()
+            .map(|notifier| notifier.subscribe(&self.inner.pool, category.as_str()));
+        let subscription = StoreSubscription::open(self.clone(), category, options, wake).await?;
+        Ok(Box::new(subscription))
+    }
+
+    fn wakes_subscriptions_on_write(&self) -> bool {
+        self.has_notifications()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supported_versions() {
+        assert!(version_supported("1.3.0"));
+        assert!(version_supported("1.4.2"));
+        assert!(!version_supported("1.2.4"));
+        assert!(!version_supported("2.0.0"));
+        assert!(!version_supported("garbage"));
+    }
+}

@@ -1,0 +1,26 @@
+-- Opt-in extras: none changes the functions' interface.
+
+-- A notification per written message on channel 'message_store', payload
+-- {"category": "<category>", "global_position": <n>}, delivered at commit.
+CREATE OR REPLACE FUNCTION message_store.notify_message_written()
+RETURNS trigger LANGUAGE plpgsql
+AS $fn$
+BEGIN
+  PERFORM pg_notify('message_store', json_build_object(
+    'category', message_store.category(NEW.stream_name),
+    'global_position', NEW.global_position)::text);
+  RETURN NULL;
+END;
+$fn$;
+
+DROP TRIGGER IF EXISTS message_store_notify ON message_store.messages;
+CREATE TRIGGER message_store_notify
+  AFTER INSERT ON message_store.messages
+  FOR EACH ROW EXECUTE FUNCTION message_store.notify_message_written();
+
+-- Correlated category reads: an exact range in global order.
+CREATE INDEX IF NOT EXISTS messages_category_correlation ON message_store.messages (
+  message_store.category(stream_name),
+  message_store.category(metadata->>'correlationStreamName'),
+  global_position
+);
