@@ -1,0 +1,584 @@
+//! Cases only PostgreSQL has: interoperability with plain Message DB SQL,
+//! connection and installation failures, the category write lock, and the
+//! NOTIFY listener's recovery.
+
+mod support;
+
+use std::time::Duration;
+
+use message_store::{
+    Category, CategoryRead, Error, ErrorKind, ExpectedVersion, MessageStore, Metadata, NewMessage,
+    SubscribeOptions,
+};
+use message_store_postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use message_store_postgres::sqlx::{self, ConnectOptions, Executor, Row};
+use message_store_postgres::{InstallOptions, InstallOutcome, PostgresStore};
+use serde_json::json;
+use support::Variant;
+use uuid::Uuid;
+
+const VARIANTS: [Variant; 2] = [Variant::Ours, Variant::Genuine];
+
+fn unique_category(entity: &str) -> Category {
+    Category::new(format!("{entity}{}", Uuid::new_v4().simple())).unwrap()
+}
+
+fn backend_source(error: &Error) -> String {
+    match error {
+        Error::Backend { source } => source.to_string(),
+        other => panic!("expected a backend error, got {other:?}"),
+    }
+}
+
+/// What `PostgresStore` writes reads back exactly through plain SQL calls of
+/// Message DB's functions.
+#[tokio::test]
+async fn plain_sql_reads_what_the_store_wrote() {
+    for variant in VARIANTS {
+        let Some(store) = support::store(variant).await else {
+            return;
+        };
+        let category = unique_category("interop");
+        let stream = category.stream("1").unwrap();
+        let id = Uuid::new_v4();
+        let metadata = Metadata::new()
+            .with_correlation_stream_name("transfer-9")
+            .with_property("k", "v");
+        let message = NewMessage::new("Opened", json!({"owner": "Ada", "n": 1}))
+            .with_id(id)
+            .with_metadata(metadata);
+        store
+            .write(
+                &stream,
+                vec![message, NewMessage::new("Noted", json!(null))],
+                ExpectedVersion::NoStream,
+            )
+            .await
+            .unwrap();
+
+        let rows = sqlx::query("SELECT * FROM get_stream_messages($1)")
+            .bind(stream.as_str())
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 2, "{variant:?}");
+        let first = &rows[0];
+        assert_eq!(first.get::<String, _>("id"), id.to_string());
+        assert_eq!(first.get::<String, _>("stream_name"), stream.as_str());
+        assert_eq!(first.get::<String, _>("type"), "Opened");
+        assert_eq!(first.get::<i64, _>("position"), 0);
+        let data: serde_json::Value =
+            serde_json::from_str(&first.get::<String, _>("data")).unwrap();
+        assert_eq!(data, json!({"owner": "Ada", "n": 1}));
+        let stored_metadata: serde_json::Value =
+            serde_json::from_str(&first.get::<String, _>("metadata")).unwrap();
+        assert_eq!(
+            stored_metadata,
+            json!({"correlationStreamName": "transfer-9", "properties": {"k": "v"}})
+        );
+        assert_eq!(
+            rows[1].get::<Option<String>, _>("metadata"),
+            None,
+            "{variant:?}: empty metadata is SQL NULL"
+        );
+        let version: i64 = sqlx::query_scalar("SELECT stream_version($1)")
+            .bind(stream.as_str())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(version, 1);
+    }
+}
+
+/// A message written by plain `write_message` SQL with Eventide's camelCase
+/// metadata is read with every field.
+#[tokio::test]
+async fn store_reads_what_plain_sql_wrote() {
+    for variant in VARIANTS {
+        let Some(store) = support::store(variant).await else {
+            return;
+        };
+        let category = unique_category("interop");
+        let stream = category.stream("2+x").unwrap();
+        let id = Uuid::new_v4();
+        let metadata = json!({
+            "causationMessageStreamName": "command-1",
+            "causationMessagePosition": 3,
+            "causationMessageGlobalPosition": 33,
+            "correlationStreamName": "transfer-1",
+            "replyStreamName": "reply-1",
+            "schemaVersion": "2",
+            "properties": {"tenant": "acme"},
+            "localProperties": {"trace": "t"},
+            "custom": [1, 2]
+        });
+        let position: i64 = sqlx::query_scalar(
+            "SELECT write_message($1, $2, 'Deposited', $3::jsonb, $4::jsonb, -1)",
+        )
+        .bind(id.to_string().to_uppercase())
+        .bind(stream.as_str())
+        .bind(r#"{"amount": 1e2, "note": "caf\u00e9"}"#)
+        .bind(metadata.to_string())
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(position, 0);
+        let read = store
+            .last_message(&stream, Some("Deposited"))
+            .await
+            .unwrap()
+            .expect("the message");
+        assert_eq!(
+            read.id, id,
+            "{variant:?}: upper-case id read back canonical"
+        );
+        assert_eq!(read.stream_name, stream);
+        assert_eq!(read.position, 0);
+        assert_eq!(read.data["amount"], json!(100), "jsonb normalises 1e2");
+        assert_eq!(read.data["note"], json!("café"));
+        let m = &read.metadata;
+        assert_eq!(
+            m.causation_message_stream_name.as_deref(),
+            Some("command-1")
+        );
+        assert_eq!(m.causation_message_position, Some(3));
+        assert_eq!(m.causation_message_global_position, Some(33));
+        assert_eq!(m.correlation_stream_name.as_deref(), Some("transfer-1"));
+        assert_eq!(m.reply_stream_name.as_deref(), Some("reply-1"));
+        assert_eq!(m.schema_version.as_deref(), Some("2"));
+        assert_eq!(m.properties.get("tenant"), Some(&json!("acme")));
+        assert_eq!(m.local_properties.get("trace"), Some(&json!("t")));
+        assert_eq!(m.other.get("custom"), Some(&json!([1, 2])));
+        let by_category = store
+            .read_category(
+                &category,
+                CategoryRead::new().correlation("transfer").unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(by_category.len(), 1);
+    }
+}
+
+/// A transaction holds a write open in a category while later writes wait and a
+/// subscriber reads: the subscriber never skips the held message once it commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriber_never_skips_a_message_held_in_an_open_transaction() {
+    for variant in VARIANTS {
+        let Some(store) = support::store(variant).await else {
+            return;
+        };
+        let options = support::options(variant).await.unwrap();
+        let category = unique_category("held");
+        let first = category.stream("1").unwrap();
+        store
+            .write(
+                &first,
+                vec![NewMessage::new("Before", json!({}))],
+                ExpectedVersion::Any,
+            )
+            .await
+            .unwrap();
+
+        let mut holder = options.connect().await.unwrap();
+        holder.execute("BEGIN").await.unwrap();
+        sqlx::query("SELECT write_message($1, $2, 'Held', '{}'::jsonb)")
+            .bind(Uuid::new_v4().to_string())
+            .bind(category.stream("2").unwrap().as_str())
+            .execute(&mut holder)
+            .await
+            .unwrap();
+
+        let later = {
+            let store = store.clone();
+            let stream = category.stream("3").unwrap();
+            tokio::spawn(async move {
+                store
+                    .write(
+                        &stream,
+                        vec![NewMessage::new("Later", json!({}))],
+                        ExpectedVersion::Any,
+                    )
+                    .await
+            })
+        };
+        let opts = SubscribeOptions::new()
+            .poll_interval(Duration::from_millis(20))
+            .unwrap();
+        let mut subscription = store.subscribe(&category, opts).await.unwrap();
+        let seen = subscription.next_batch().await.unwrap();
+        assert_eq!(
+            seen.iter()
+                .map(|m| m.message_type.as_str())
+                .collect::<Vec<_>>(),
+            ["Before"],
+            "{variant:?}"
+        );
+        // While the holder's transaction is open, nothing more is visible.
+        let nothing =
+            tokio::time::timeout(Duration::from_millis(300), subscription.next_batch()).await;
+        assert!(
+            nothing.is_err(),
+            "{variant:?}: the later write must wait for the category lock"
+        );
+        assert!(
+            !later.is_finished(),
+            "{variant:?}: the later writer is blocked"
+        );
+
+        holder.execute("COMMIT").await.unwrap();
+        later.await.unwrap().unwrap();
+        let mut types = Vec::new();
+        while types.len() < 2 {
+            let batch = tokio::time::timeout(Duration::from_secs(20), subscription.next_batch())
+                .await
+                .unwrap()
+                .unwrap();
+            types.extend(batch.into_iter().map(|m| m.message_type));
+        }
+        assert_eq!(
+            types,
+            ["Held", "Later"],
+            "{variant:?}: the held message is delivered, in order"
+        );
+    }
+}
+
+/// A store whose connections carry a unique application name, so a test can
+/// kill exactly its connections and no other test's.
+async fn tagged_store(variant: Variant) -> Option<(PostgresStore, String)> {
+    let tag = format!("ms_test_{}", Uuid::new_v4().simple());
+    let options = support::options(variant).await?.application_name(&tag);
+    let store = PostgresStore::connect_with(options, PgPoolOptions::new().max_connections(2))
+        .await
+        .unwrap();
+    Some((store, tag))
+}
+
+/// Terminates the backends whose application name is `tag` (and whose query matches `query`).
+async fn kill(tag: &str, query: &str) -> i64 {
+    let admin = support::admin_options().expect("DATABASE_URL");
+    let mut connection = admin.connect().await.unwrap();
+    sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE application_name = $1 AND query ILIKE $2 AND pid <> pg_backend_pid()",
+    )
+    .bind(tag)
+    .bind(query)
+    .fetch_one(&mut connection)
+    .await
+    .unwrap()
+}
+
+/// The store recovers when its connections are killed: the next call works.
+#[tokio::test]
+async fn next_call_works_after_connections_are_killed() {
+    for variant in VARIANTS {
+        let Some((store, tag)) = tagged_store(variant).await else {
+            return;
+        };
+        let stream = unique_category("killed").stream("1").unwrap();
+        store
+            .write(
+                &stream,
+                vec![NewMessage::new("A", json!({}))],
+                ExpectedVersion::Any,
+            )
+            .await
+            .unwrap();
+        assert!(
+            kill(&tag, "%").await > 0,
+            "{variant:?}: killed the store's connections"
+        );
+        let version = store.stream_version(&stream).await;
+        assert_eq!(
+            version.unwrap(),
+            Some(0),
+            "{variant:?}: the pool reconnects"
+        );
+    }
+}
+
+/// When the LISTEN connection is killed, the listener reconnects and a caught-up
+/// subscription still wakes for a new write (the poll interval is an hour).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_wakes_after_the_listener_connection_is_killed() {
+    let Some((store, tag)) = tagged_store(Variant::Ours).await else {
+        return;
+    };
+    assert!(store.has_notifications());
+    let category = unique_category("listen");
+    let opts = SubscribeOptions::new()
+        .poll_interval(Duration::from_secs(3600))
+        .unwrap();
+    let mut subscription = store.subscribe(&category, opts).await.unwrap();
+    // Wait until the listener is up, then kill it.
+    for _ in 0..250 {
+        if store.listener_health().unwrap().connected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        kill(&tag, "LISTEN%").await,
+        1,
+        "the listener's connection was found and killed"
+    );
+    let stream = category.stream("1").unwrap();
+    let writer = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        store
+            .write(
+                &stream,
+                vec![NewMessage::new("AfterKill", json!({}))],
+                ExpectedVersion::Any,
+            )
+            .await
+            .unwrap();
+    };
+    let (batch, ()) = futures::join!(
+        async { tokio::time::timeout(Duration::from_secs(20), subscription.next_batch()).await },
+        writer
+    );
+    let batch = batch
+        .expect("woken after the listener reconnected")
+        .unwrap();
+    assert_eq!(batch[0].message_type, "AfterKill");
+    assert!(
+        store.listener_health().unwrap().connections >= 2,
+        "it reconnected"
+    );
+}
+
+/// Connection problems are clear errors that name the problem.
+#[tokio::test]
+async fn connection_failures_are_clear_errors() {
+    let Some(admin) = support::admin_options() else {
+        return;
+    };
+    let unreachable = PostgresStore::connect_with(
+        PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(1)
+            .username("nobody"),
+        PgPoolOptions::new().acquire_timeout(Duration::from_secs(5)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(unreachable.kind(), ErrorKind::Backend);
+    assert!(!backend_source(&unreachable).is_empty());
+
+    let no_database = PostgresStore::connect_with(
+        admin
+            .clone()
+            .database(&format!("missing_{}", Uuid::new_v4().simple())),
+        PgPoolOptions::new().acquire_timeout(Duration::from_secs(5)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        backend_source(&no_database).contains("does not exist"),
+        "{no_database}"
+    );
+
+    // A database without Message DB.
+    let empty = format!("{}_{}_empty", prefix(), Uuid::new_v4().simple());
+    admin
+        .connect()
+        .await
+        .unwrap()
+        .execute(format!("CREATE DATABASE \"{empty}\"").as_str())
+        .await
+        .unwrap();
+    let error = PostgresStore::connect_with(admin.clone().database(&empty), PgPoolOptions::new())
+        .await
+        .unwrap_err();
+    assert!(
+        backend_source(&error).contains("has no Message DB"),
+        "{error}"
+    );
+
+    // A too-old Message DB.
+    let pool = PgPoolOptions::new()
+        .connect_with(admin.clone().database(&empty))
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE SCHEMA message_store;
+         CREATE FUNCTION message_store.message_store_version() RETURNS varchar LANGUAGE sql AS $$ SELECT '1.2.4'::varchar $$;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let error = PostgresStore::from_pool(pool).await.unwrap_err();
+    let text = backend_source(&error);
+    assert!(text.contains("1.2.4") && text.contains("1.3.0"), "{text}");
+}
+
+/// A role without privileges on the message store gets an error naming the problem.
+#[tokio::test]
+async fn role_without_privileges_is_a_clear_error() {
+    let Some(admin) = support::admin_options() else {
+        return;
+    };
+    let Some(genuine) = support::options(Variant::Genuine).await else {
+        return;
+    };
+    let role = format!("nopriv_{}", Uuid::new_v4().simple());
+    let mut connection = admin.connect().await.unwrap();
+    connection
+        .execute(format!("CREATE ROLE {role} LOGIN").as_str())
+        .await
+        .unwrap();
+    let result = PostgresStore::connect_with(genuine.username(&role), PgPoolOptions::new()).await;
+    connection
+        .execute(format!("DROP ROLE {role}").as_str())
+        .await
+        .unwrap();
+    let error = result.unwrap_err();
+    let text = backend_source(&error);
+    assert!(text.contains(&role) && text.contains("privilege"), "{text}");
+}
+
+/// Display and Debug never show the password.
+#[tokio::test]
+async fn display_and_debug_hide_the_password() {
+    let Some(options) = support::options(Variant::Ours).await else {
+        return;
+    };
+    let store = PostgresStore::connect_with(options.password("s3cret-pw"), PgPoolOptions::new())
+        .await
+        .unwrap();
+    let shown = format!("{store} {store:?}");
+    assert!(!shown.contains("s3cret-pw"), "{shown}");
+    assert!(shown.contains("message_store"), "{shown}");
+}
+
+/// The installer is idempotent, and leaves a genuine Message DB untouched.
+#[tokio::test]
+async fn installer_is_idempotent_and_leaves_genuine_message_db_alone() {
+    let Some(ours) = support::options(Variant::Ours).await else {
+        return;
+    };
+    let Some(genuine) = support::options(Variant::Genuine).await else {
+        return;
+    };
+    let Some(admin) = support::admin_options() else {
+        return;
+    };
+    let pool = PgPoolOptions::new()
+        .connect_with(admin.clone().database(ours.get_database().unwrap()))
+        .await
+        .unwrap();
+    let outcome = PostgresStore::install(&pool, &InstallOptions::new().extras(true))
+        .await
+        .unwrap();
+    assert_eq!(outcome, InstallOutcome::Installed);
+    let genuine_as_admin = admin.database(genuine.get_database().unwrap());
+    let pool = PgPoolOptions::new()
+        .connect_with(genuine_as_admin.clone())
+        .await
+        .unwrap();
+    let outcome = PostgresStore::install(&pool, &InstallOptions::new().extras(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        InstallOutcome::ExistingMessageDb {
+            version: "1.3.0".into()
+        }
+    );
+    let error = PostgresStore::from_pool(pool).await.unwrap_err();
+    assert!(
+        backend_source(&error).contains("search_path"),
+        "a pool without message_store on its path is refused: {error}"
+    );
+    let store = PostgresStore::connect_with(genuine_as_admin, PgPoolOptions::new())
+        .await
+        .unwrap();
+    assert!(
+        !store.has_notifications(),
+        "no trigger was added to the genuine install"
+    );
+}
+
+/// Our schema's functions behave like genuine Message DB's on the grammar and
+/// hashing edge cases of message-db.md §1 and §3.2.
+#[tokio::test]
+async fn schema_functions_agree_with_genuine_message_db() {
+    let Some(ours) = support::store(Variant::Ours).await else {
+        return;
+    };
+    let Some(genuine) = support::store(Variant::Genuine).await else {
+        return;
+    };
+    let inputs = [
+        None,
+        Some(""),
+        Some(" "),
+        Some("account"),
+        Some("account-123"),
+        Some("account-123+456"),
+        Some("account-+456"),
+        Some("account-"),
+        Some("account--"),
+        Some("-123"),
+        Some("-"),
+        Some("a-b-c+d-e"),
+        Some("account:command+position-x"),
+        Some("café-ü"),
+        Some("someStream"),
+    ];
+    let query = "SELECT category($1), id($1), cardinal_id($1), is_category($1), hash_64($1), acquire_lock($1)::text";
+    for input in inputs {
+        let mut results = Vec::new();
+        for store in [&ours, &genuine] {
+            let mut tx = store.pool().begin().await.unwrap();
+            let row = sqlx::query(query)
+                .bind(input)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            results.push((
+                row.get::<Option<String>, _>(0),
+                row.get::<Option<String>, _>(1),
+                row.get::<Option<String>, _>(2),
+                row.get::<Option<bool>, _>(3),
+                row.get::<Option<i64>, _>(4),
+                row.get::<Option<String>, _>(5),
+            ));
+            tx.rollback().await.unwrap();
+        }
+        assert_eq!(results[0], results[1], "ours vs genuine for {input:?}");
+    }
+    let errors = [
+        "SELECT * FROM get_stream_messages('account')",
+        "SELECT * FROM get_category_messages('account-1')",
+        "SELECT * FROM get_category_messages('account', correlation => 'x-1')",
+        "SELECT * FROM get_category_messages('account', consumer_group_member => 1)",
+        "SELECT * FROM get_category_messages('account', consumer_group_member => 0, consumer_group_size => 0)",
+        "SELECT * FROM get_category_messages('account', consumer_group_member => -1, consumer_group_size => 2)",
+        "SELECT * FROM get_category_messages('account', consumer_group_member => 2, consumer_group_size => 2)",
+        "SELECT * FROM get_category_messages('account', consumer_group_member => 0, consumer_group_size => 40000)",
+        "SELECT * FROM get_category_messages('account', batch_size => -2)",
+        "SELECT * FROM get_stream_messages('account-1', condition => 'true')",
+        "SELECT write_message('not-a-uuid', 'account-1', 'T', '{}')",
+        "SELECT write_message(gen_random_uuid()::varchar, 'account-1', 'T', '{}', NULL, 7)",
+    ];
+    for sql in errors {
+        let mut messages = Vec::new();
+        for store in [&ours, &genuine] {
+            let error = sqlx::query(sql).fetch_all(store.pool()).await.unwrap_err();
+            let database = error.as_database_error().expect("a database error");
+            messages.push((
+                database.code().map(|c| c.into_owned()),
+                database.message().to_owned(),
+            ));
+        }
+        assert_eq!(messages[0], messages[1], "ours vs genuine for {sql}");
+    }
+}
+
+fn prefix() -> String {
+    std::env::var("MESSAGE_STORE_TEST_DB_PREFIX").unwrap_or_else(|_| "ms_test".to_owned())
+}

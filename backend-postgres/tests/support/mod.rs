@@ -1,0 +1,136 @@
+//! The database fixture: one uniquely named database per variant and test
+//! binary, created on first use. `scripts/test.sh` drops them after the run.
+//!
+//! Environment:
+//! - `DATABASE_URL`: a server connection allowed to create databases
+//!   (for example `postgres://postgres@127.0.0.1:5432/postgres`);
+//! - `MESSAGE_DB_INSTALL`: the path of genuine Message DB's `database/install.sh`
+//!   (`npm pack @eventide/message-db`), for the genuine variant;
+//! - `MESSAGE_STORE_TEST_DB_PREFIX`: the prefix of the databases' names.
+//!
+//! Without them the tests print what to set and pass without running,
+//! except under `CI=true`, where that is a failure.
+
+#![allow(dead_code)]
+
+use std::str::FromStr;
+
+use message_store_postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use message_store_postgres::sqlx::{ConnectOptions, Connection, Executor};
+use message_store_postgres::{InstallOptions, InstallOutcome, PostgresStore};
+use tokio::sync::OnceCell;
+
+/// Which schema a database holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// Installed by `PostgresStore::install` (with the extras).
+    Ours,
+    /// Installed by genuine Message DB's `install.sh`.
+    Genuine,
+}
+
+static OURS: OnceCell<Option<PgConnectOptions>> = OnceCell::const_new();
+static GENUINE: OnceCell<Option<PgConnectOptions>> = OnceCell::const_new();
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+fn missing(what: &str) -> Option<PgConnectOptions> {
+    let text = format!(
+        "{what}; the PostgreSQL tests need DATABASE_URL (for example postgres://postgres@127.0.0.1:5432/postgres) \
+         and MESSAGE_DB_INSTALL (Message DB's database/install.sh); scripts/test.sh sets both"
+    );
+    assert!(
+        !in_ci(),
+        "{text} (CI=true, so this fails instead of skipping)"
+    );
+    eprintln!("skipping: {text}");
+    None
+}
+
+/// The admin connection options from `DATABASE_URL`.
+pub fn admin_options() -> Option<PgConnectOptions> {
+    let url = std::env::var("DATABASE_URL").ok()?;
+    Some(PgConnectOptions::from_str(&url).expect("DATABASE_URL is a PostgreSQL URL"))
+}
+
+async fn create_database(admin: &PgConnectOptions, variant: &str) -> String {
+    let prefix =
+        std::env::var("MESSAGE_STORE_TEST_DB_PREFIX").unwrap_or_else(|_| "ms_test".to_owned());
+    let name = format!("{prefix}_{}_{variant}", uuid::Uuid::new_v4().simple());
+    let mut connection = admin
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connecting with DATABASE_URL: {e}"));
+    connection
+        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .await
+        .unwrap_or_else(|e| panic!("creating database {name}: {e}"));
+    connection.close().await.ok();
+    name
+}
+
+async fn prepare(variant: Variant) -> Option<PgConnectOptions> {
+    let Some(admin) = admin_options() else {
+        return missing("DATABASE_URL is not set");
+    };
+    match variant {
+        Variant::Ours => {
+            let name = create_database(&admin, "ours").await;
+            let as_admin = admin.clone().database(&name);
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(as_admin)
+                .await
+                .unwrap();
+            let outcome = PostgresStore::install(&pool, &InstallOptions::new().extras(true))
+                .await
+                .unwrap();
+            assert_eq!(outcome, InstallOutcome::Installed);
+            pool.close().await;
+            Some(admin.database(&name).username("message_store").password(""))
+        }
+        Variant::Genuine => {
+            let Ok(script) = std::env::var("MESSAGE_DB_INSTALL") else {
+                return missing("MESSAGE_DB_INSTALL is not set");
+            };
+            let name = create_database(&admin, "genuine").await;
+            let output = tokio::process::Command::new("bash")
+                .arg(&script)
+                .env("DATABASE_NAME", &name)
+                .env("CREATE_DATABASE", "off")
+                .env("PGHOST", admin.get_host())
+                .env("PGPORT", admin.get_port().to_string())
+                .env("PGUSER", admin.get_username())
+                .output()
+                .await
+                .unwrap_or_else(|e| panic!("running {script}: {e}"));
+            assert!(
+                output.status.success(),
+                "Message DB's install.sh failed:\n{}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            Some(admin.database(&name).username("message_store").password(""))
+        }
+    }
+}
+
+/// Connection options for the variant's database, as the `message_store` role.
+pub async fn options(variant: Variant) -> Option<PgConnectOptions> {
+    let cell = match variant {
+        Variant::Ours => &OURS,
+        Variant::Genuine => &GENUINE,
+    };
+    cell.get_or_init(|| prepare(variant)).await.clone()
+}
+
+/// A store on the variant's database, with its own small pool.
+pub async fn store(variant: Variant) -> Option<PostgresStore> {
+    let options = options(variant).await?;
+    let store = PostgresStore::connect_with(options, PgPoolOptions::new().max_connections(5))
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the {variant:?} database: {e}"));
+    Some(store)
+}
