@@ -1,17 +1,59 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit tests, the conformance suite on every
-# backend, the property tests and the doc tests. Does its own set-up, and
-# ends with one line that totals every test binary's result.
+# Runs the whole test suite: unit tests, the conformance suite on the memory
+# backend and on PostgreSQL (our installed schema and genuine Message DB),
+# the property tests and the doc tests.
+#
+# Set-up it does itself: starts the local PostgreSQL if it is down, fetches
+# genuine Message DB 1.3.1 with `npm pack` (once, into target/), gives the
+# run a unique database prefix and drops the run's databases at the end.
+# DATABASE_URL may point elsewhere: a server role that may create databases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export MESSAGE_STORE_TEST_DB_PREFIX="ms_test_$(date +%s)_$$"
 
+say() { echo "scripts/test.sh: $*" >&2; }
+
+# 1. PostgreSQL.
+if ! pg_isready -q -d "$DATABASE_URL" 2>/dev/null; then
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    say "PostgreSQL is down; starting it"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+  fi
+  for _ in $(seq 1 30); do
+    pg_isready -q -d "$DATABASE_URL" 2>/dev/null && break
+    sleep 1
+  done
+fi
+if ! pg_isready -q -d "$DATABASE_URL" 2>/dev/null; then
+  say "PostgreSQL at $DATABASE_URL is unreachable"
+  [ "${CI:-}" = "true" ] && exit 1
+fi
+
+# 2. Genuine Message DB, installed per test run by its own install.sh.
+mdb_dir=target/message-db
+if [ ! -f "$mdb_dir/package/database/install.sh" ]; then
+  say "fetching genuine Message DB (npm pack @eventide/message-db@1.3.1)"
+  mkdir -p "$mdb_dir"
+  (cd "$mdb_dir" && npm pack --silent @eventide/message-db@1.3.1 >/dev/null && tar xzf eventide-message-db-1.3.1.tgz)
+fi
+export MESSAGE_DB_INSTALL="$PWD/$mdb_dir/package/database/install.sh"
+
+# 3. Drop this run's databases however the run ends.
+log=$(mktemp)
+cleanup() {
+  rm -f "$log"
+  psql "$DATABASE_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE '${MESSAGE_STORE_TEST_DB_PREFIX}%'" 2>/dev/null |
+    while read -r db; do psql "$DATABASE_URL" -qc "DROP DATABASE \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
+
+# 4. The tests.
 status=0
 { cargo test --workspace --all-targets && cargo test --workspace --doc; } 2>&1 | tee "$log" || status=$?
 
-# Sum the "test result:" lines into one closing line.
+# One closing line that totals every test binary's result.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
      END { printf "all tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 exit "$status"
