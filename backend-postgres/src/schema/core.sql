@@ -182,6 +182,15 @@ CREATE OR REPLACE FUNCTION message_store.get_category_messages(
   condition varchar DEFAULT NULL
 )
 RETURNS SETOF message_store.message LANGUAGE plpgsql VOLATILE
+-- Plan every call for its own arguments, and always stream the category's
+-- index in global order, stopping at the batch size. A cached generic plan
+-- walks the primary key instead and reads every newer row of other categories
+-- (measured: ~0.7 ms vs ~400 ms for an empty read at the head of a quiet
+-- category with 1M newer rows); a bitmap scan plus sort hashes every row of a
+-- consumer-group read before the limit applies.
+SET plan_cache_mode = force_custom_plan
+SET enable_bitmapscan = off
+SET enable_sort = off
 AS $fn$
 DECLARE
   wanted varchar := get_category_messages.category;
