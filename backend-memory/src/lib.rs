@@ -152,6 +152,10 @@ impl MessageStore for MemoryStore {
         Ok(self.read_state(|state| state.stream_version(stream.as_str())))
     }
 
+    async fn category_head(&self, category: &Category) -> Result<Option<u64>> {
+        Ok(self.read_state(|state| state.category_head(category)))
+    }
+
     async fn subscribe(
         &self,
         category: &Category,

@@ -136,6 +136,11 @@ impl State {
             .collect()
     }
 
+    pub(crate) fn category_head(&self, category: &Category) -> Option<u64> {
+        let last = *self.categories.get(category.as_str())?.last()?;
+        Some(self.messages[last].global_position)
+    }
+
     pub(crate) fn last_message(
         &self,
         stream: &StreamName,

@@ -332,6 +332,23 @@ impl MessageStore for PostgresStore {
         Ok(version.and_then(convert::version_from_bigint))
     }
 
+    async fn category_head(&self, category: &Category) -> Result<Option<u64>> {
+        // Message DB has no function for this; the role may read the table,
+        // and the (category, global_position) index answers it backwards.
+        let head: Option<i64> = sqlx::query_scalar(
+            "SELECT global_position FROM message_store.messages
+             WHERE message_store.category(stream_name) = $1
+             ORDER BY global_position DESC LIMIT 1",
+        )
+        .bind(category.as_str())
+        .fetch_optional(&self.inner.pool)
+        .await
+        .map_err(|e| map_error(e, None))?;
+        Ok(head
+            .map(|gp| convert::position_from_bigint(gp, "global_position"))
+            .transpose()?)
+    }
+
     async fn subscribe(
         &self,
         category: &Category,

@@ -86,6 +86,7 @@ macro_rules! __suite {
             absent_stream_has_no_last_message_and_no_version,
             last_message_of_a_category_name_reads_that_literal_stream,
             stream_version_is_the_last_position,
+            category_head_is_the_last_global_position,
             // filters
             consumer_group_assigns_streams_as_message_db_does,
             consumer_group_members_partition_the_category,
@@ -108,6 +109,8 @@ macro_rules! __suite {
             caught_up_subscription_sees_a_new_write,
             subscription_with_correlation_filters,
             typed_messages_round_trip,
+            subscription_started_at_the_end_delivers_only_new_messages,
+            two_consumers_on_one_position_stream_are_refused,
         );
 
         #[test]

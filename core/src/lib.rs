@@ -58,7 +58,7 @@ pub use metadata::Metadata;
 pub use read::{BatchSize, CategoryRead, StreamRead};
 pub use store::{MessageStore, Subscription};
 pub use stream_name::{Category, StreamName};
-pub use subscription::{StartPosition, StoreSubscription, SubscribeOptions};
+pub use subscription::{CommittedPosition, StartPosition, StoreSubscription, SubscribeOptions};
 pub use version::ExpectedVersion;
 
 /// Re-exported so callers can build wake-up channels and message data without

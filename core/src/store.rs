@@ -60,6 +60,10 @@ pub trait MessageStore: Debug + Display + Send + Sync + 'static {
     /// The position of the stream's last message; `None` when it has none.
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>>;
 
+    /// The global position of the category's last message; `None` when it has
+    /// none. Consumers use it to start at the end and to report their lag.
+    async fn category_head(&self, category: &Category) -> Result<Option<u64>>;
+
     /// Opens a resumable, at-least-once feed of a category.
     async fn subscribe(
         &self,
@@ -136,6 +140,10 @@ macro_rules! forward_store {
 
             async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>> {
                 (**self).stream_version(stream).await
+            }
+
+            async fn category_head(&self, category: &Category) -> Result<Option<u64>> {
+                (**self).category_head(category).await
             }
 
             async fn subscribe(

@@ -29,6 +29,9 @@ pub enum StartPosition {
     Beginning,
     /// At this global position (inclusive), ignoring any committed position.
     At(u64),
+    /// After the category's last message at the time the subscription opens:
+    /// only new messages are delivered.
+    End,
 }
 
 /// Options of a subscription, with Eventide's defaults: batch size 1000,
@@ -182,23 +185,37 @@ impl SubscribeOptions {
     }
 }
 
-/// Reads the last committed position of a position stream; `None` if nothing
-/// was committed. Accepts Eventide's `Recorded` and legacy `Updated` records.
+/// What a position stream holds: its last committed position and its version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommittedPosition {
+    /// The last recorded global position, if any.
+    pub position: Option<u64>,
+    /// The position stream's version, to append the next record after it.
+    pub version: Option<u64>,
+}
+
+/// Reads the last committed position of a position stream. Accepts
+/// Eventide's `Recorded` and legacy `Updated` records.
 pub async fn read_committed_position(
     store: &(impl MessageStore + ?Sized),
     position_stream: &StreamName,
-) -> Result<Option<u64>> {
+) -> Result<CommittedPosition> {
     let Some(record) = store.last_message(position_stream, None).await? else {
-        return Ok(None);
+        return Ok(CommittedPosition::default());
     };
+    let version = Some(record.position);
     if record.message_type != POSITION_RECORDED && record.message_type != POSITION_UPDATED_LEGACY {
-        return Ok(None);
+        return Ok(CommittedPosition {
+            position: None,
+            version,
+        });
     }
     #[derive(serde::Deserialize)]
     struct Recorded {
         position: u64,
     }
-    Ok(Some(record.decode::<Recorded>()?.position))
+    let position = Some(record.decode::<Recorded>()?.position);
+    Ok(CommittedPosition { position, version })
 }
 
 /// The message that records a committed position.
@@ -218,6 +235,9 @@ pub struct StoreSubscription<S> {
     category: Category,
     options: SubscribeOptions,
     position_stream: StreamName,
+    /// The position stream's version after our last record: a commit expects
+    /// it, so a second consumer writing the same stream is detected.
+    position_version: Option<u64>,
     cursor: u64,
     wake: Option<watch::Receiver<u64>>,
 }
@@ -232,19 +252,22 @@ impl<S: MessageStore> StoreSubscription<S> {
     ) -> Result<Self> {
         options.validate()?;
         let position_stream = category.position_stream(options.id())?;
+        let committed = read_committed_position(&store, &position_stream).await?;
         let cursor = match options.start {
             StartPosition::Beginning => 1,
             StartPosition::At(position) => position.max(1),
-            StartPosition::Committed => read_committed_position(&store, &position_stream)
+            StartPosition::End => store
+                .category_head(category)
                 .await?
-                .unwrap_or(1)
-                .max(1),
+                .map_or(1, |head| head + 1),
+            StartPosition::Committed => committed.position.unwrap_or(1).max(1),
         };
         Ok(StoreSubscription {
             store,
             category: category.clone(),
             options,
             position_stream,
+            position_version: committed.version,
             cursor,
             wake,
         })
@@ -288,15 +311,27 @@ impl<S: MessageStore> Subscription for StoreSubscription<S> {
         }
     }
 
+    /// Appends a position record, expecting the position stream to be as this
+    /// subscription left it; if another consumer wrote to it meanwhile, fails
+    /// with [`Error::PositionStreamInUse`] rather than let the two overwrite
+    /// each other's positions and skip messages.
     async fn commit(&mut self, global_position: u64) -> Result<()> {
-        self.store
-            .write(
-                &self.position_stream,
-                vec![position_record(global_position)],
-                ExpectedVersion::Any,
-            )
+        let expected = ExpectedVersion::from_version(self.position_version);
+        let record = vec![position_record(global_position)];
+        match self
+            .store
+            .write(&self.position_stream, record, expected)
             .await
-            .map(|_| ())
+        {
+            Ok(version) => {
+                self.position_version = Some(version);
+                Ok(())
+            }
+            Err(Error::WrongExpectedVersion { .. }) => Err(Error::PositionStreamInUse {
+                stream: self.position_stream.as_str().to_owned(),
+            }),
+            Err(other) => Err(other),
+        }
     }
 
     fn position(&self) -> u64 {

@@ -348,3 +348,31 @@ pub async fn stream_version_is_the_last_position(store: &dyn MessageStore) {
         .unwrap();
     assert_eq!(store.stream_version(&stream).await.unwrap(), Some(4));
 }
+
+/// The category head is the global position of the category's last message.
+pub async fn category_head_is_the_last_global_position(store: &dyn MessageStore) {
+    let category = unique_category("account");
+    assert_eq!(store.category_head(&category).await.unwrap(), None);
+    store
+        .write(&stream(&category, "1"), batch(0, 2), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let other = unique_category("other");
+    store
+        .write(&stream(&other, "1"), batch(0, 1), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let typed = message_store::Category::new(format!("{}:command", category.as_str())).unwrap();
+    store
+        .write(&stream(&typed, "1"), batch(0, 1), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let all = store
+        .read_category(&category, CategoryRead::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.category_head(&category).await.unwrap(),
+        Some(all[1].global_position)
+    );
+}

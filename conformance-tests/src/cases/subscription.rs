@@ -318,3 +318,45 @@ pub async fn typed_messages_round_trip(store: &dyn MessageStore) {
         "{err}"
     );
 }
+
+/// `End` skips what the category held when the subscription opened.
+pub async fn subscription_started_at_the_end_delivers_only_new_messages(store: &dyn MessageStore) {
+    let category = unique_category("account");
+    let s = stream(&category, "1");
+    store
+        .write(&s, batch(0, 3), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let mut subscription = store
+        .subscribe(&category, options().start(StartPosition::End))
+        .await
+        .unwrap();
+    store
+        .write(&s, batch(3, 2), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    assert_eq!(
+        numbers(&receive(subscription.as_mut(), 2).await),
+        vec![3, 4]
+    );
+}
+
+/// Two subscriptions committing to one position stream would overwrite each other's positions
+/// and skip messages: the second to commit is refused.
+pub async fn two_consumers_on_one_position_stream_are_refused(store: &dyn MessageStore) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 2), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let opts = options().consumer_id("shared").unwrap();
+    let mut first = store.subscribe(&category, opts.clone()).await.unwrap();
+    let mut second = store.subscribe(&category, opts).await.unwrap();
+    let a = receive(first.as_mut(), 2).await;
+    let b = receive(second.as_mut(), 2).await;
+    first.commit(a[0].global_position).await.unwrap();
+    first.commit(a[1].global_position).await.unwrap();
+    let err = second.commit(b[1].global_position).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PositionStreamInUse);
+    assert!(err.to_string().contains(":position-shared"), "{err}");
+}
