@@ -151,6 +151,26 @@ pub enum Error {
         stream: String,
     },
 
+    /// A consumer's handler failed on a message after every retry, and the
+    /// consumer's failure policy is to stop.
+    #[error("consumer of `{category}` stopped: the handler failed on message `{message_type}` at position {position} of stream `{stream}` (global position {global_position}) after {attempts} attempts: {error}")]
+    HandlerFailed {
+        /// The consumer's category.
+        category: String,
+        /// The message's stream.
+        stream: String,
+        /// Its stream position.
+        position: u64,
+        /// Its global position.
+        global_position: u64,
+        /// Its type.
+        message_type: String,
+        /// How many times the handler ran.
+        attempts: u32,
+        /// The last error the handler returned (or its panic message).
+        error: String,
+    },
+
     /// The backend failed (I/O, connection, server error we do not classify).
     #[error("message store backend failed: {source}")]
     Backend {
@@ -192,6 +212,7 @@ impl Error {
             Error::Encode { .. } => ErrorKind::Encode,
             Error::Decode { .. } => ErrorKind::Decode,
             Error::PositionStreamInUse { .. } => ErrorKind::PositionStreamInUse,
+            Error::HandlerFailed { .. } => ErrorKind::HandlerFailed,
             Error::Backend { .. } => ErrorKind::Backend,
         }
     }
@@ -221,6 +242,7 @@ pub enum ErrorKind {
     Encode,
     Decode,
     PositionStreamInUse,
+    HandlerFailed,
     Backend,
 }
 

@@ -39,6 +39,7 @@
 //! # }
 //! ```
 
+pub mod consumer;
 mod consumer_group;
 mod error;
 mod ext;

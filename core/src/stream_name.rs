@@ -204,12 +204,24 @@ impl Category {
     /// assert_eq!(c.position_stream(None).unwrap().as_str(), "account:position");
     /// ```
     pub fn position_stream(&self, consumer_id: Option<&str>) -> Result<StreamName> {
+        self.derived_stream("position", consumer_id)
+    }
+
+    /// The stream where a consumer parks the messages its handlers could not
+    /// handle: `account` gives `account:parked-{consumer id}`.
+    pub fn parked_stream(&self, consumer_id: &str) -> Result<StreamName> {
+        self.derived_stream("parked", Some(consumer_id))
+    }
+
+    /// `{entity}:{types}+{kind}[-{id}]`, with `kind` added to the category's
+    /// types unless already there (Eventide's naming for position streams).
+    fn derived_stream(&self, kind: &str, id: Option<&str>) -> Result<StreamName> {
         let mut types = self.types();
-        if !types.contains(&"position") {
-            types.push("position");
+        if !types.contains(&kind) {
+            types.push(kind);
         }
         let mut name = format!("{}:{}", self.entity_name(), types.join("+"));
-        if let Some(id) = consumer_id {
+        if let Some(id) = id {
             name.push('-');
             name.push_str(id);
         }

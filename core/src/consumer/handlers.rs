@@ -1,0 +1,147 @@
+//! Handler registration and dispatch with retries.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use serde::de::DeserializeOwned;
+
+use crate::consumer::options::RetryPolicy;
+use crate::message::{Message, TypedMessage};
+
+/// What a handler returns when it fails; any error type converts into it.
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A handler's result.
+pub type HandlerResult = Result<(), HandlerError>;
+
+type BoxFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
+type Erased = Arc<dyn Fn(Message) -> BoxFuture + Send + Sync>;
+
+/// The handlers of one consumer: per message type, in registration order,
+/// and catch-alls for messages no typed handler takes.
+#[derive(Clone, Default)]
+pub(crate) struct Handlers {
+    typed: HashMap<String, Vec<Erased>>,
+    catch_all: Vec<Erased>,
+}
+
+impl std::fmt::Debug for Handlers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut types: Vec<_> = self.typed.keys().collect();
+        types.sort();
+        f.debug_struct("Handlers")
+            .field("types", &types)
+            .field("catch_all", &self.catch_all.len())
+            .finish()
+    }
+}
+
+/// How dispatching one message ended.
+pub(crate) enum Outcome {
+    /// Every handler succeeded, after `attempts` calls in all; `last_error` is
+    /// the error of the last failed attempt, if any failed.
+    Handled {
+        attempts: u32,
+        last_error: Option<String>,
+    },
+    /// A handler still failed after the last attempt.
+    Failed { attempts: u32, error: String },
+    /// Shutdown was asked for while waiting to retry.
+    Cancelled,
+}
+
+impl Handlers {
+    pub(crate) fn on<T, F, Fut>(&mut self, handler: F)
+    where
+        T: TypedMessage + DeserializeOwned + Send + 'static,
+        F: Fn(T, Message) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let erased: Erased = Arc::new(move |message: Message| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let value: T = message.decode()?;
+                handler(value, message).await
+            })
+        });
+        self.typed
+            .entry(T::MESSAGE_TYPE.to_owned())
+            .or_default()
+            .push(erased);
+    }
+
+    pub(crate) fn on_any<F, Fut>(&mut self, handler: F)
+    where
+        F: Fn(Message) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.catch_all
+            .push(Arc::new(move |message| Box::pin(handler(message))));
+    }
+
+    fn for_type(&self, message_type: &str) -> &[Erased] {
+        match self.typed.get(message_type) {
+            Some(handlers) => handlers,
+            None => &self.catch_all,
+        }
+    }
+
+    /// Runs the message's handlers in order, retrying from the one that
+    /// failed (handlers that already succeeded are not run again). A panic
+    /// counts as a failure.
+    pub(crate) async fn dispatch(
+        &self,
+        message: &Message,
+        retry: &RetryPolicy,
+        mut wait: impl FnMut(std::time::Duration) -> Pin<Box<dyn Future<Output = bool> + Send>>,
+    ) -> Outcome {
+        let handlers = self.for_type(&message.message_type);
+        let mut next = 0;
+        let mut attempts = 0;
+        let mut total_attempts = 0;
+        let mut last_error = None;
+        while next < handlers.len() {
+            attempts += 1;
+            total_attempts += 1;
+            let call = AssertUnwindSafe(handlers[next](message.clone())).catch_unwind();
+            let error = match call.await {
+                Ok(Ok(())) => {
+                    next += 1;
+                    attempts = 0;
+                    continue;
+                }
+                Ok(Err(error)) => error.to_string(),
+                Err(panic) => format!("handler panicked: {}", panic_text(&panic)),
+            };
+            if attempts >= retry.attempts() {
+                return Outcome::Failed {
+                    attempts: total_attempts,
+                    error,
+                };
+            }
+            last_error = Some(error);
+            if !wait(retry.delay_after(attempts)).await {
+                return Outcome::Cancelled;
+            }
+        }
+        Outcome::Handled {
+            attempts: total_attempts.max(1),
+            last_error,
+        }
+    }
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a non-string panic payload".to_owned()
+    }
+}

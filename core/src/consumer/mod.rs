@@ -1,0 +1,216 @@
+//! The consumer runtime: drives any [`Subscription`](crate::Subscription)
+//! into handlers, in global order, at least once.
+//!
+//! * Handlers are registered per message type (decoded through serde) with
+//!   [`Consumer::on`], plus catch-alls with [`Consumer::on_any`]; they are
+//!   async closures that may hold application state (capture an `Arc`).
+//! * The position is recorded Eventide's way (`{category}:position[-{id}]`,
+//!   `Recorded`, `{"position": N}`) every `position_update_interval` messages
+//!   and at shutdown, **only after** the handlers of those messages succeeded.
+//!   On restart, reading resumes at the recorded position (inclusive): the
+//!   last recorded message and anything after it are delivered again.
+//! * A failing handler (an error or a panic) is retried with exponential
+//!   back-off; after the last attempt the consumer stops with
+//!   [`Error::HandlerFailed`](crate::Error::HandlerFailed) or parks the message
+//!   in `{category}:parked-{id}` and goes on ([`FailurePolicy`]). Parked
+//!   messages can be listed ([`parked_messages`]) and replayed
+//!   ([`Consumer::replay_parked`]).
+//! * Backend failures (a dropped connection) are retried forever with
+//!   back-off; the consumer resumes where it was.
+//! * [`ConsumerHandle::shutdown`] finishes the message in flight and records
+//!   the position; [`ConsumerHandle::health`] and [`ConsumerHandle::lag`]
+//!   report progress.
+//!
+//! ## Idempotent handlers
+//!
+//! Delivery is at least once, so a handler must tolerate seeing a message
+//! again. Every [`Message`] carries its `global_position` (unique and
+//! increasing within the category) and its stream `position`; the usual
+//! pattern is to store, with the state a handler changes, the last position it
+//! applied, and skip messages at or below it. Writes with an
+//! [`ExpectedVersion`](crate::ExpectedVersion) are the other safety net: a
+//! handler that re-runs writes against a version that has already moved on
+//! and gets `WrongExpectedVersion` instead of a duplicate.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::{Arc, Mutex};
+//! use message_store::consumer::{Consumer, ConsumerOptions, HandlerResult};
+//! use message_store::{Category, Message, TypedMessage};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Deposited { amount: u64 }
+//! impl TypedMessage for Deposited { const MESSAGE_TYPE: &'static str = "Deposited"; }
+//!
+//! /// balance and the last global position applied, per account
+//! type Balances = Arc<Mutex<HashMap<String, (u64, u64)>>>;
+//!
+//! fn consumer(balances: Balances) -> message_store::Result<Consumer> {
+//!     Ok(Consumer::new(Category::new("account")?).on(move |deposit: Deposited, message: Message| {
+//!         let balances = balances.clone();
+//!         async move {
+//!             let mut balances = balances.lock().unwrap();
+//!             let entry = balances.entry(message.stream_name.to_string()).or_insert((0, 0));
+//!             if message.global_position > entry.1 {
+//!                 // Not applied yet: apply it and remember it, in one step.
+//!                 *entry = (entry.0 + deposit.amount, message.global_position);
+//!             }
+//!             HandlerResult::Ok(())
+//!         }
+//!     }))
+//! }
+//! ```
+
+mod handlers;
+mod options;
+mod parked;
+mod runtime;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+pub use handlers::{HandlerError, HandlerResult};
+pub use options::{ConsumerOptions, FailurePolicy, RetryPolicy};
+pub use parked::{parked_messages, ParkedFrom, ParkedMessage, PARKED_FROM, REPLAYED};
+pub use runtime::{ConsumerHandle, ConsumerHealth};
+
+use crate::error::Result;
+use crate::message::{Message, TypedMessage};
+use crate::store::MessageStore;
+use crate::stream_name::Category;
+use handlers::{Handlers, Outcome};
+
+/// A consumer of one category: its handlers and options. Build it, then
+/// [`start`](Consumer::start) it on a store.
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    category: Category,
+    options: ConsumerOptions,
+    handlers: Handlers,
+}
+
+/// What [`Consumer::replay_parked`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Parked messages handled successfully now (and marked replayed).
+    pub replayed: u64,
+    /// Parked messages whose handler still failed, with the error.
+    pub still_failing: Vec<(u64, String)>,
+}
+
+impl Consumer {
+    /// A consumer of `category` with Eventide's default options and no handlers.
+    pub fn new(category: Category) -> Self {
+        Consumer {
+            category,
+            options: ConsumerOptions::default(),
+            handlers: Handlers::default(),
+        }
+    }
+
+    /// Sets the options.
+    pub fn with_options(mut self, options: ConsumerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Handles messages of `T`'s type, decoded into `T`. A decode failure
+    /// counts as a handler failure. Several handlers of one type run in
+    /// registration order.
+    pub fn on<T, F, Fut>(mut self, handler: F) -> Self
+    where
+        T: TypedMessage + DeserializeOwned + Send + 'static,
+        F: Fn(T, Message) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.handlers.on::<T, F, Fut>(handler);
+        self
+    }
+
+    /// Handles every message no typed handler takes.
+    pub fn on_any<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Message) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.handlers.on_any(handler);
+        self
+    }
+
+    /// The consumer's category.
+    pub fn category(&self) -> &Category {
+        &self.category
+    }
+
+    /// Validates the options, opens the subscription (reading the recorded
+    /// position) and starts consuming on the current Tokio runtime. Invalid
+    /// options and a failure to open are returned here.
+    pub async fn start<S: MessageStore>(self, store: S) -> Result<ConsumerHandle> {
+        self.options.validate()?;
+        let store: Arc<dyn MessageStore> = Arc::new(store);
+        let subscription = store
+            .subscribe(&self.category, self.options.subscription.clone())
+            .await?;
+        let health = Arc::new(Mutex::new(ConsumerHealth {
+            running: true,
+            position: subscription.position(),
+            ..ConsumerHealth::default()
+        }));
+        let token = CancellationToken::new();
+        let task = runtime::spawn(runtime::Runner {
+            store: store.clone(),
+            category: self.category.clone(),
+            options: self.options,
+            handlers: Arc::new(self.handlers),
+            subscription,
+            token: token.clone(),
+            health: health.clone(),
+        });
+        Ok(ConsumerHandle {
+            token,
+            task,
+            health,
+            store,
+            category: self.category,
+        })
+    }
+
+    /// Runs the handlers again on every parked message not yet replayed
+    /// (under the retry policy); each success is marked in the parked stream.
+    pub async fn replay_parked(&self, store: &dyn MessageStore) -> Result<ReplayReport> {
+        self.options.validate()?;
+        let Some(consumer_id) = self.options.subscription.id() else {
+            return Ok(ReplayReport::default());
+        };
+        let stream = self.category.parked_stream(consumer_id)?;
+        let never_cancelled = CancellationToken::new();
+        let mut report = ReplayReport::default();
+        for entry in parked_messages(store, &self.category, consumer_id).await? {
+            if entry.replayed {
+                continue;
+            }
+            let token = never_cancelled.clone();
+            let outcome = self
+                .handlers
+                .dispatch(&entry.message, &self.options.retry, |delay| {
+                    let token = token.clone();
+                    Box::pin(async move { runtime::pause(&token, delay).await })
+                })
+                .await;
+            match outcome {
+                Outcome::Handled { .. } => {
+                    parked::mark_replayed(store, &stream, entry.parked_position).await?;
+                    report.replayed += 1;
+                }
+                Outcome::Failed { error, .. } => {
+                    report.still_failing.push((entry.parked_position, error))
+                }
+                Outcome::Cancelled => {}
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,210 @@
+//! Consumer options, with Eventide's defaults where it has them.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::subscription::SubscribeOptions;
+
+/// How a failing handler is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Five attempts, back-off from 100 ms doubling up to 10 s.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// At most this many attempts per message (at least 1: no retry).
+    pub fn max_attempts(mut self, attempts: u32) -> Result<Self> {
+        if attempts == 0 {
+            return Err(invalid(
+                "max_attempts",
+                "a handler needs at least one attempt",
+            ));
+        }
+        self.max_attempts = attempts;
+        Ok(self)
+    }
+
+    /// The first back-off; each retry doubles it up to `max`.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Result<Self> {
+        if initial > max {
+            return Err(invalid(
+                "backoff",
+                "the initial back-off exceeds the maximum",
+            ));
+        }
+        self.initial_backoff = initial;
+        self.max_backoff = max;
+        Ok(self)
+    }
+
+    /// The attempt limit.
+    pub fn attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The wait before attempt `attempt + 1`, after `attempt` failures (1-based).
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(30);
+        self.initial_backoff
+            .saturating_mul(1u32 << doublings)
+            .min(self.max_backoff)
+    }
+}
+
+/// What a consumer does with a message its handler still fails on after the last retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FailurePolicy {
+    /// Stop the consumer with [`Error::HandlerFailed`]; the message is
+    /// delivered again when the consumer restarts (Eventide's behaviour).
+    #[default]
+    Stop,
+    /// Write the message to the consumer's parked stream
+    /// (`{category}:parked-{consumer id}`) with the error in its metadata, and
+    /// go on. Needs a consumer id.
+    Park,
+}
+
+/// A consumer's options.
+///
+/// ```
+/// use std::time::Duration;
+/// use message_store::consumer::{ConsumerOptions, FailurePolicy, RetryPolicy};
+/// use message_store::SubscribeOptions;
+/// let options = ConsumerOptions::new()
+///     .subscription(SubscribeOptions::new().consumer_id("projector")?)
+///     .position_update_interval(50)?
+///     .retry(RetryPolicy::new().max_attempts(3)?)
+///     .on_failure(FailurePolicy::Park);
+/// # Ok::<(), message_store::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConsumerOptions {
+    pub(crate) subscription: SubscribeOptions,
+    pub(crate) position_update_interval: u64,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) on_failure: FailurePolicy,
+    pub(crate) backend_backoff: Duration,
+}
+
+impl Default for ConsumerOptions {
+    fn default() -> Self {
+        ConsumerOptions {
+            subscription: SubscribeOptions::default(),
+            position_update_interval: 100,
+            retry: RetryPolicy::default(),
+            on_failure: FailurePolicy::Stop,
+            backend_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ConsumerOptions {
+    /// Eventide's defaults: batch size 1000, poll interval 100 ms, position
+    /// recorded every 100 messages; five attempts, then stop.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The subscription's options: consumer id, start position, batch size,
+    /// poll interval, consumer group, correlation.
+    pub fn subscription(mut self, options: SubscribeOptions) -> Self {
+        self.subscription = options;
+        self
+    }
+
+    /// Record the position after this many handled messages (and at shutdown).
+    pub fn position_update_interval(mut self, messages: u64) -> Result<Self> {
+        if messages == 0 {
+            return Err(invalid(
+                "position_update_interval",
+                "must be at least 1 message",
+            ));
+        }
+        self.position_update_interval = messages;
+        Ok(self)
+    }
+
+    /// How failing handlers are retried.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// What happens after the last retry.
+    pub fn on_failure(mut self, policy: FailurePolicy) -> Self {
+        self.on_failure = policy;
+        self
+    }
+
+    /// The longest wait between attempts to reach a failing backend (the
+    /// consumer retries forever, doubling from 50 ms up to this).
+    pub fn backend_backoff(mut self, max: Duration) -> Self {
+        self.backend_backoff = max;
+        self
+    }
+
+    /// Checks the rules that involve more than one option.
+    pub fn validate(&self) -> Result<()> {
+        self.subscription.validate()?;
+        if self.on_failure == FailurePolicy::Park && self.subscription.id().is_none() {
+            return Err(invalid(
+                "consumer_id",
+                "parking failed messages needs a consumer id to name the parked stream",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(option: &'static str, problem: &str) -> Error {
+    Error::InvalidOption {
+        option,
+        problem: problem.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let retry = RetryPolicy::new()
+            .backoff(Duration::from_millis(10), Duration::from_millis(50))
+            .unwrap();
+        let delays: Vec<_> = (1..=5).map(|a| retry.delay_after(a).as_millis()).collect();
+        assert_eq!(delays, [10, 20, 40, 50, 50]);
+        assert_eq!(retry.delay_after(1000), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn invalid_options_are_refused() {
+        assert!(RetryPolicy::new().max_attempts(0).is_err());
+        assert!(ConsumerOptions::new().position_update_interval(0).is_err());
+        let park_without_id = ConsumerOptions::new().on_failure(FailurePolicy::Park);
+        assert!(matches!(
+            park_without_id.validate(),
+            Err(Error::InvalidOption {
+                option: "consumer_id",
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,168 @@
+//! Parking messages a handler could not handle, listing and replaying them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::ext::MessageStoreExt;
+use crate::message::{Message, NewMessage};
+use crate::store::MessageStore;
+use crate::stream_name::{Category, StreamName};
+use crate::version::ExpectedVersion;
+
+/// The metadata key under which a parked message records where it came from.
+pub const PARKED_FROM: &str = "parkedFrom";
+/// The type of the marker written when a parked message was replayed.
+pub const REPLAYED: &str = "ParkedMessageReplayed";
+
+/// Where a parked message came from and why it was parked (camelCase on the wire).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParkedFrom {
+    /// The original message's id.
+    pub message_id: Uuid,
+    /// Its stream.
+    pub stream_name: String,
+    /// Its stream position.
+    pub position: u64,
+    /// Its global position.
+    pub global_position: u64,
+    /// When it was written.
+    pub time: DateTime<Utc>,
+    /// The consumer that parked it.
+    pub consumer_id: String,
+    /// The handler's last error.
+    pub error: String,
+    /// How many times the handler ran.
+    pub attempts: u32,
+}
+
+/// A message in a parked stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParkedMessage {
+    /// Its position in the parked stream.
+    pub parked_position: u64,
+    /// The original message, as it was delivered.
+    pub message: Message,
+    /// Why and by whom it was parked.
+    pub parked_from: ParkedFrom,
+    /// True once it was replayed successfully.
+    pub replayed: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Replayed {
+    parked_position: u64,
+}
+
+/// The parked copy of `message`: same type and data, metadata plus
+/// `parkedFrom`. Its id is derived from the original's and the consumer's, so
+/// parking the same message twice is refused as a duplicate.
+pub(crate) fn parked_copy(
+    message: &Message,
+    consumer_id: &str,
+    error: String,
+    attempts: u32,
+) -> NewMessage {
+    let from = ParkedFrom {
+        message_id: message.id,
+        stream_name: message.stream_name.as_str().to_owned(),
+        position: message.position,
+        global_position: message.global_position,
+        time: message.time,
+        consumer_id: consumer_id.to_owned(),
+        error,
+        attempts,
+    };
+    let mut metadata = message.metadata.clone();
+    metadata.other.insert(
+        PARKED_FROM.to_owned(),
+        serde_json::to_value(&from).expect("parked-from record serializes"),
+    );
+    let id = Uuid::new_v5(&message.id, format!("parked-by:{consumer_id}").as_bytes());
+    NewMessage::new(message.message_type.clone(), message.data.clone())
+        .with_id(id)
+        .with_metadata(metadata)
+}
+
+/// Writes the parked copy; a copy already there (an earlier attempt that
+/// succeeded) counts as parked.
+pub(crate) async fn park(
+    store: &dyn MessageStore,
+    parked_stream: &StreamName,
+    copy: NewMessage,
+) -> Result<()> {
+    match store
+        .write(parked_stream, vec![copy], ExpectedVersion::Any)
+        .await
+    {
+        Ok(_) | Err(Error::DuplicateMessageId { .. }) => Ok(()),
+        Err(other) => Err(other),
+    }
+}
+
+/// Every message the consumer `consumer_id` of `category` parked, oldest
+/// first, with whether it was replayed since.
+pub async fn parked_messages(
+    store: &(impl MessageStore + ?Sized),
+    category: &Category,
+    consumer_id: &str,
+) -> Result<Vec<ParkedMessage>> {
+    let stream = category.parked_stream(consumer_id)?;
+    let mut parked = Vec::new();
+    let mut replayed = std::collections::HashSet::new();
+    for record in store.read_stream_to_end(&stream).await? {
+        if record.message_type == REPLAYED && !record.metadata.other.contains_key(PARKED_FROM) {
+            replayed.insert(record.decode::<Replayed>()?.parked_position);
+            continue;
+        }
+        let Some(from) = record.metadata.other.get(PARKED_FROM) else {
+            continue;
+        };
+        let from: ParkedFrom =
+            serde_json::from_value(from.clone()).map_err(|source| Error::Decode {
+                stream: record.stream_name.as_str().to_owned(),
+                position: record.position,
+                global_position: record.global_position,
+                message_type: record.message_type.clone(),
+                source,
+            })?;
+        let mut metadata = record.metadata.clone();
+        metadata.other.remove(PARKED_FROM);
+        let message = Message {
+            id: from.message_id,
+            stream_name: StreamName::new(from.stream_name.clone())?,
+            message_type: record.message_type.clone(),
+            position: from.position,
+            global_position: from.global_position,
+            data: record.data.clone(),
+            metadata,
+            time: from.time,
+        };
+        parked.push(ParkedMessage {
+            parked_position: record.position,
+            message,
+            parked_from: from,
+            replayed: false,
+        });
+    }
+    for entry in &mut parked {
+        entry.replayed = replayed.contains(&entry.parked_position);
+    }
+    Ok(parked)
+}
+
+/// Records that the parked message at `parked_position` was replayed.
+pub(crate) async fn mark_replayed(
+    store: &dyn MessageStore,
+    parked_stream: &StreamName,
+    parked_position: u64,
+) -> Result<()> {
+    let marker = NewMessage::from_data(REPLAYED, &Replayed { parked_position })?;
+    store
+        .write(parked_stream, vec![marker], ExpectedVersion::Any)
+        .await
+        .map(|_| ())
+}
