@@ -13,9 +13,13 @@
 //! ```
 
 pub mod cases;
+pub mod faults;
 pub mod model;
 pub mod property;
 pub mod support;
+
+#[doc(hidden)]
+pub use message_store as __message_store;
 
 /// Stamps one `#[tokio::test]` per conformance case, plus the model-based
 /// property test, for a store built by `$factory` (an expression evaluating to
@@ -113,6 +117,20 @@ macro_rules! __suite {
             two_consumers_on_one_position_stream_are_refused,
         );
 
+        $crate::__stamp_owned_cases!($factory, $get;
+            consumer_killed_before_recording_loses_nothing,
+            failing_handler_is_retried_and_order_is_kept,
+            panicking_handler_is_retried_not_fatal,
+            poison_message_is_parked_and_can_be_replayed,
+            consumer_stops_on_a_failing_message_and_redelivers_it,
+            consumer_survives_backend_failures,
+            shutdown_records_the_position,
+            consumer_group_members_split_the_category,
+            invalid_consumer_options_are_refused,
+            consumer_health_reports_progress_and_lag,
+            second_consumer_with_the_same_id_is_stopped,
+        );
+
         #[test]
         fn operations_match_the_reference_model() {
             let runtime = $crate::property::runtime();
@@ -136,6 +154,23 @@ macro_rules! __stamp_cases {
             async fn $case() {
                 let Some(store) = $get($factory.await) else { return };
                 $crate::cases::$case(&store).await;
+            }
+        )*
+    };
+}
+
+/// Implementation detail of [`conformance_suite!`]: cases that need an owned
+/// store (a running consumer keeps one) get it as `Arc<dyn MessageStore>`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stamp_owned_cases {
+    ($factory:expr, $get:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(store) = $get($factory.await) else { return };
+                let store: ::std::sync::Arc<dyn $crate::__message_store::MessageStore> = ::std::sync::Arc::new(store);
+                $crate::cases::$case(store).await;
             }
         )*
     };

@@ -3,12 +3,14 @@
 //! stamps one test per case.
 
 mod concurrency;
+mod consumer;
 mod filters;
 mod read;
 mod subscription;
 mod write;
 
 pub use concurrency::*;
+pub use consumer::*;
 pub use filters::*;
 pub use read::*;
 pub use subscription::*;

@@ -1,0 +1,166 @@
+//! `FailingStore`: a decorator that injects backend failures into chosen
+//! operations, so retry and resume cases run identically on every backend.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use message_store::{
+    Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, Result,
+    StoreSubscription, StreamName, StreamRead, SubscribeOptions, Subscription,
+};
+
+/// The operations a fault can target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `write`.
+    Write,
+    /// `read_stream`.
+    ReadStream,
+    /// `read_category`.
+    ReadCategory,
+    /// `last_message`.
+    LastMessage,
+    /// `stream_version`.
+    StreamVersion,
+    /// `category_head`.
+    CategoryHead,
+}
+
+/// The error a fault injects.
+#[derive(Debug)]
+pub struct InjectedFault(pub Operation);
+
+impl fmt::Display for InjectedFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "injected fault in {:?}", self.0)
+    }
+}
+
+impl std::error::Error for InjectedFault {}
+
+#[derive(Default)]
+struct Faults {
+    /// (operation, how many more calls of it fail)
+    pending: Vec<(Operation, u32)>,
+}
+
+/// Wraps a store; calls pass through unless a fault is armed for them.
+/// Subscriptions opened on it read through it (and poll, since it forwards
+/// no wake-ups), so read faults hit them too.
+#[derive(Clone)]
+pub struct FailingStore {
+    inner: Arc<dyn MessageStore>,
+    faults: Arc<Mutex<Faults>>,
+    injected: Arc<AtomicU64>,
+}
+
+impl FailingStore {
+    /// Wraps `inner`, with no faults armed.
+    pub fn new(inner: Arc<dyn MessageStore>) -> Self {
+        FailingStore {
+            inner,
+            faults: Arc::default(),
+            injected: Arc::default(),
+        }
+    }
+
+    /// The next `times` calls of `operation` fail with a backend error.
+    pub fn fail_next(&self, operation: Operation, times: u32) {
+        self.faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pending
+            .push((operation, times));
+    }
+
+    /// How many faults were injected so far.
+    pub fn injected(&self) -> u64 {
+        self.injected.load(Ordering::SeqCst)
+    }
+
+    fn check(&self, operation: Operation) -> Result<()> {
+        let mut faults = self.faults.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = faults
+            .pending
+            .iter_mut()
+            .find(|(op, n)| *op == operation && *n > 0)
+        {
+            entry.1 -= 1;
+            self.injected.fetch_add(1, Ordering::SeqCst);
+            return Err(Error::backend(InjectedFault(operation)));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for FailingStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FailingStore")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl fmt::Display for FailingStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (with injected faults)", self.inner)
+    }
+}
+
+#[async_trait]
+impl MessageStore for FailingStore {
+    async fn write(
+        &self,
+        stream: &StreamName,
+        messages: Vec<NewMessage>,
+        expected: ExpectedVersion,
+    ) -> Result<u64> {
+        self.check(Operation::Write)?;
+        self.inner.write(stream, messages, expected).await
+    }
+
+    async fn read_stream(&self, stream: &StreamName, options: StreamRead) -> Result<Vec<Message>> {
+        self.check(Operation::ReadStream)?;
+        self.inner.read_stream(stream, options).await
+    }
+
+    async fn read_category(
+        &self,
+        category: &Category,
+        options: CategoryRead,
+    ) -> Result<Vec<Message>> {
+        self.check(Operation::ReadCategory)?;
+        self.inner.read_category(category, options).await
+    }
+
+    async fn last_message(
+        &self,
+        stream: &StreamName,
+        message_type: Option<&str>,
+    ) -> Result<Option<Message>> {
+        self.check(Operation::LastMessage)?;
+        self.inner.last_message(stream, message_type).await
+    }
+
+    async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>> {
+        self.check(Operation::StreamVersion)?;
+        self.inner.stream_version(stream).await
+    }
+
+    async fn category_head(&self, category: &Category) -> Result<Option<u64>> {
+        self.check(Operation::CategoryHead)?;
+        self.inner.category_head(category).await
+    }
+
+    async fn subscribe(
+        &self,
+        category: &Category,
+        options: SubscribeOptions,
+    ) -> Result<Box<dyn Subscription>> {
+        Ok(Box::new(
+            StoreSubscription::open(self.clone(), category, options, None).await?,
+        ))
+    }
+}
