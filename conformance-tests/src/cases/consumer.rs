@@ -165,6 +165,10 @@ pub async fn consumer_killed_before_recording_loses_nothing(store: Arc<dyn Messa
         redelivered >= 1,
         "what was handled after the last record is delivered again"
     );
+    println!(
+        "fault summary (killed before recording): messages {}, kills 1, lost 0, duplicates {redelivered}",
+        all.len()
+    );
 }
 
 /// A handler that fails twice and then succeeds: the message is handled once
@@ -412,6 +416,11 @@ pub async fn consumer_survives_backend_failures(store: Arc<dyn MessageStore>) {
         failing.injected()
     );
     assert_eq!(health.committed, seen.last().map(|m| m.global_position));
+    println!(
+        "fault summary (backend failures): messages {}, faults injected {}, lost 0, duplicates 0",
+        seen.len(),
+        failing.injected()
+    );
 }
 
 /// Graceful shutdown records the position of the last handled message.
