@@ -1,0 +1,296 @@
+//! A small accounts service: a command consumer turns `Deposit`/`Withdraw`
+//! commands into account events written with expected versions, and an event
+//! consumer builds a balance projection. Both are idempotent under
+//! redelivery.
+//!
+//! `cargo run -p message-store-examples --bin accounts_service` runs a demo on
+//! the memory store: it sends some commands, waits until the projection has
+//! caught up, prints it and shuts down gracefully. With `DATABASE_URL` set it
+//! runs on PostgreSQL (a database with Message DB). With `--serve` it keeps
+//! running until Ctrl-C, then shuts both consumers down gracefully.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use message_store::consumer::{Consumer, ConsumerOptions, FailurePolicy, HandlerResult};
+use message_store::{
+    Category, Error, ExpectedVersion, Message, MessageStore, MessageStoreExt, NewMessage, Result,
+    StreamName, SubscribeOptions, TypedMessage,
+};
+use message_store_memory::MemoryStore;
+use message_store_postgres::PostgresStore;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Deposit {
+    account_id: String,
+    amount: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Withdraw {
+    account_id: String,
+    amount: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Deposited {
+    amount: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Withdrawn {
+    amount: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct WithdrawalRejected {
+    amount: u64,
+    balance: u64,
+}
+
+macro_rules! message_types {
+    ($($name:ident),*) => {
+        $(impl TypedMessage for $name {
+            const MESSAGE_TYPE: &'static str = stringify!($name);
+        })*
+    };
+}
+message_types!(Deposit, Withdraw, Deposited, Withdrawn, WithdrawalRejected);
+
+/// An account rebuilt from its stream: the balance, the stream version, and
+/// the global position of the last command it processed (for idempotence).
+#[derive(Default)]
+struct Account {
+    balance: u64,
+    version: Option<u64>,
+    last_command: Option<u64>,
+}
+
+async fn load(store: &dyn MessageStore, stream: &StreamName) -> Result<Account> {
+    let mut account = Account::default();
+    for event in store.read_stream_to_end(stream).await? {
+        if let Some(e) = event.decode_typed::<Deposited>()? {
+            account.balance += e.amount;
+        } else if let Some(e) = event.decode_typed::<Withdrawn>()? {
+            account.balance -= e.amount;
+        }
+        account.version = Some(event.position);
+        account.last_command = event.metadata.causation_message_global_position;
+    }
+    Ok(account)
+}
+
+/// Handles one command: skip it if the account already processed it (a
+/// redelivery), else decide and write the event at the version we read. A
+/// concurrent writer makes the write fail with a version conflict; the
+/// consumer's retry policy runs the handler again, which reloads and decides
+/// again.
+async fn handle_command(
+    store: &dyn MessageStore,
+    accounts: &Category,
+    command: &Message,
+    account_id: &str,
+    change: i64,
+) -> HandlerResult {
+    let stream = accounts.stream(account_id)?;
+    let account = load(store, &stream).await?;
+    if account
+        .last_command
+        .is_some_and(|done| done >= command.global_position)
+    {
+        return Ok(()); // already processed: at-least-once delivery, exactly-once effect
+    }
+    let amount = change.unsigned_abs();
+    let event = if change >= 0 {
+        NewMessage::typed(&Deposited { amount })?
+    } else if account.balance >= amount {
+        NewMessage::typed(&Withdrawn { amount })?
+    } else {
+        NewMessage::typed(&WithdrawalRejected {
+            amount,
+            balance: account.balance,
+        })?
+    };
+    let expected = ExpectedVersion::from_version(account.version);
+    store
+        .write(&stream, vec![event.following(command)], expected)
+        .await?;
+    Ok(())
+}
+
+fn options(consumer_id: &str) -> Result<ConsumerOptions> {
+    Ok(ConsumerOptions::new()
+        .subscription(
+            SubscribeOptions::new()
+                .consumer_id(consumer_id)?
+                .poll_interval(Duration::from_millis(100))?,
+        )
+        .position_update_interval(10)?
+        .on_failure(FailurePolicy::Park))
+}
+
+/// balance and last applied global position, per account stream
+type Projection = Arc<Mutex<HashMap<String, (u64, u64)>>>;
+
+async fn run(
+    store: Arc<dyn MessageStore>,
+    commands: Category,
+    accounts: Category,
+    serve: bool,
+) -> Result<()> {
+    let command_consumer = {
+        let (deposit_store, withdraw_store) = (store.clone(), store.clone());
+        let (deposit_accounts, withdraw_accounts) = (accounts.clone(), accounts.clone());
+        Consumer::new(commands.clone())
+            .with_options(options("command-handler")?)
+            .on(move |deposit: Deposit, message: Message| {
+                let (store, accounts) = (deposit_store.clone(), deposit_accounts.clone());
+                async move {
+                    let change = i64::try_from(deposit.amount)?;
+                    handle_command(
+                        store.as_ref(),
+                        &accounts,
+                        &message,
+                        &deposit.account_id,
+                        change,
+                    )
+                    .await
+                }
+            })
+            .on(move |withdraw: Withdraw, message: Message| {
+                let (store, accounts) = (withdraw_store.clone(), withdraw_accounts.clone());
+                async move {
+                    let change = -i64::try_from(withdraw.amount)?;
+                    handle_command(
+                        store.as_ref(),
+                        &accounts,
+                        &message,
+                        &withdraw.account_id,
+                        change,
+                    )
+                    .await
+                }
+            })
+    };
+
+    let projection: Projection = Arc::default();
+    let apply = |projection: Projection, message: &Message, change: i64| {
+        let mut balances = projection.lock().expect("projection lock");
+        let entry = balances
+            .entry(message.stream_name.to_string())
+            .or_insert((0, 0));
+        if message.global_position > entry.1 {
+            // Idempotent: apply each event once, remembering the last applied position.
+            let balance = i64::try_from(entry.0).unwrap_or(i64::MAX) + change;
+            *entry = (u64::try_from(balance).unwrap_or(0), message.global_position);
+        }
+    };
+    let event_consumer = {
+        let (p1, p2) = (projection.clone(), projection.clone());
+        Consumer::new(accounts.clone())
+            .with_options(options("balance-projection")?)
+            .on(move |e: Deposited, message: Message| {
+                let projection = p1.clone();
+                async move {
+                    apply(projection, &message, i64::try_from(e.amount)?);
+                    HandlerResult::Ok(())
+                }
+            })
+            .on(move |e: Withdrawn, message: Message| {
+                let projection = p2.clone();
+                async move {
+                    apply(projection, &message, -i64::try_from(e.amount)?);
+                    HandlerResult::Ok(())
+                }
+            })
+    };
+
+    let commands_running = command_consumer.start(store.clone()).await?;
+    let events_running = event_consumer.start(store.clone()).await?;
+    println!("consumers started on {store}");
+
+    if serve {
+        println!("serving; press Ctrl-C to stop");
+        tokio::signal::ctrl_c().await.map_err(Error::backend)?;
+    } else {
+        let send = |account_id: &str, deposit: bool, amount: u64| -> Result<NewMessage> {
+            let account_id = account_id.to_owned();
+            if deposit {
+                NewMessage::typed(&Deposit { account_id, amount })
+            } else {
+                NewMessage::typed(&Withdraw { account_id, amount })
+            }
+        };
+        let script = [
+            ("ada", true, 100),
+            ("ada", false, 30),
+            ("grace", true, 50),
+            ("grace", false, 80),
+            ("ada", true, 5),
+        ];
+        for (account_id, deposit, amount) in script {
+            let stream = commands.stream(&format!("{account_id}-{}", uuid_suffix()))?;
+            store
+                .write(
+                    &stream,
+                    vec![send(account_id, deposit, amount)?],
+                    ExpectedVersion::Any,
+                )
+                .await?;
+            println!(
+                "sent {} {amount} for {account_id}",
+                if deposit { "Deposit" } else { "Withdraw" }
+            );
+        }
+        // Wait until both consumers have caught up with everything written.
+        for _ in 0..200 {
+            if commands_running.lag().await? == 0
+                && events_running.lag().await? == 0
+                && events_running.health().handled >= 3
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    let commands_health = commands_running.shutdown().await?;
+    let events_health = events_running.shutdown().await?;
+    println!(
+        "command handler: handled {}, parked {}, position recorded at {:?}",
+        commands_health.handled, commands_health.parked, commands_health.committed
+    );
+    println!(
+        "projection: handled {}, position recorded at {:?}",
+        events_health.handled, events_health.committed
+    );
+    let mut balances: Vec<_> = projection
+        .lock()
+        .expect("projection lock")
+        .clone()
+        .into_iter()
+        .collect();
+    balances.sort();
+    for (account, (balance, _)) in balances {
+        println!("  {account}: {balance}");
+    }
+    Ok(())
+}
+
+fn uuid_suffix() -> String {
+    message_store::uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let serve = std::env::args().any(|a| a == "--serve");
+    let (store, run_id): (Arc<dyn MessageStore>, String) = match std::env::var("DATABASE_URL") {
+        Ok(url) => (Arc::new(PostgresStore::connect(&url).await?), uuid_suffix()),
+        Err(_) => (Arc::new(MemoryStore::new()), String::new()),
+    };
+    let commands = Category::new(format!("account{run_id}:command"))?;
+    let accounts = Category::new(format!("account{run_id}"))?;
+    run(store, commands, accounts, serve).await
+}
