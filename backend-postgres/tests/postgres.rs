@@ -12,6 +12,7 @@ use message_store::{
     Category, CategoryRead, Error, ErrorKind, ExpectedVersion, Message, MessageStore, Metadata,
     NewMessage, SubscribeOptions,
 };
+use message_store_conformance::support::wait_until;
 use message_store_postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use message_store_postgres::sqlx::{self, ConnectOptions, Executor, Row};
 use message_store_postgres::{InstallOptions, InstallOutcome, PostgresStore};
@@ -162,6 +163,38 @@ async fn store_reads_what_plain_sql_wrote() {
     }
 }
 
+/// Opens a transaction that writes `Held` to `{category}-2` and stays open,
+/// then starts a store write of `Later` to `{category}-3`, which must wait for
+/// the category lock. Commit the returned connection to let both through.
+async fn hold_a_write_open(
+    store: &PostgresStore,
+    options: &PgConnectOptions,
+    category: &Category,
+) -> (
+    sqlx::PgConnection,
+    tokio::task::JoinHandle<message_store::Result<u64>>,
+) {
+    let mut holder = options.connect().await.unwrap();
+    holder.execute("BEGIN").await.unwrap();
+    sqlx::query("SELECT write_message($1, $2, 'Held', '{}'::jsonb)")
+        .bind(Uuid::new_v4().to_string())
+        .bind(category.stream("2").unwrap().as_str())
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let later = {
+        let store = store.clone();
+        let stream = category.stream("3").unwrap();
+        tokio::spawn(async move {
+            let message = NewMessage::new("Later", json!({}));
+            store
+                .write(&stream, vec![message], ExpectedVersion::Any)
+                .await
+        })
+    };
+    (holder, later)
+}
+
 /// A transaction holds a write open in a category while later writes wait and a
 /// subscriber reads: the subscriber never skips the held message once it commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,28 +215,8 @@ async fn subscriber_never_skips_a_message_held_in_an_open_transaction() {
             .await
             .unwrap();
 
-        let mut holder = options.connect().await.unwrap();
-        holder.execute("BEGIN").await.unwrap();
-        sqlx::query("SELECT write_message($1, $2, 'Held', '{}'::jsonb)")
-            .bind(Uuid::new_v4().to_string())
-            .bind(category.stream("2").unwrap().as_str())
-            .execute(&mut holder)
-            .await
-            .unwrap();
+        let (mut holder, later) = hold_a_write_open(&store, &options, &category).await;
 
-        let later = {
-            let store = store.clone();
-            let stream = category.stream("3").unwrap();
-            tokio::spawn(async move {
-                store
-                    .write(
-                        &stream,
-                        vec![NewMessage::new("Later", json!({}))],
-                        ExpectedVersion::Any,
-                    )
-                    .await
-            })
-        };
         let opts = SubscribeOptions::new()
             .poll_interval(Duration::from_millis(20))
             .unwrap();
@@ -613,17 +626,6 @@ fn recording_consumer(
         })
 }
 
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// A consumer whose reader and listener connections are killed mid-stream
 /// resumes where it was: every message handled, in order, none lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -656,14 +658,14 @@ async fn consumer_resumes_after_its_connections_are_killed_mid_stream() {
             .start(store.clone())
             .await
             .unwrap();
-        wait_for("50 are handled", || seen.lock().unwrap().len() >= 50).await;
+        wait_until("50 are handled", || seen.lock().unwrap().len() >= 50).await;
         let killed = kill(&tag, "%").await;
         assert!(
             killed >= 1,
             "{variant:?}: killed the consumer's connections"
         );
         write(150, 100).await;
-        wait_for("all 250 are handled", || seen.lock().unwrap().len() >= 250).await;
+        wait_until("all 250 are handled", || seen.lock().unwrap().len() >= 250).await;
         let health = handle.shutdown().await.unwrap();
         let seen = seen.lock().unwrap().clone();
         let numbers: Vec<u64> = seen.iter().map(|m| m.data["n"].as_u64().unwrap()).collect();
@@ -703,29 +705,9 @@ async fn consumer_never_skips_a_message_held_in_an_open_transaction() {
             .start(store.clone())
             .await
             .unwrap();
-        wait_for("the first is handled", || seen.lock().unwrap().len() == 1).await;
+        wait_until("the first is handled", || seen.lock().unwrap().len() == 1).await;
 
-        let mut holder = options.connect().await.unwrap();
-        holder.execute("BEGIN").await.unwrap();
-        sqlx::query("SELECT write_message($1, $2, 'Held', '{}'::jsonb)")
-            .bind(Uuid::new_v4().to_string())
-            .bind(category.stream("2").unwrap().as_str())
-            .execute(&mut holder)
-            .await
-            .unwrap();
-        let later = {
-            let store = store.clone();
-            let stream = category.stream("3").unwrap();
-            tokio::spawn(async move {
-                store
-                    .write(
-                        &stream,
-                        vec![NewMessage::new("Later", json!({}))],
-                        ExpectedVersion::Any,
-                    )
-                    .await
-            })
-        };
+        let (mut holder, later) = hold_a_write_open(&store, &options, &category).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
             seen.lock().unwrap().len(),
@@ -734,7 +716,7 @@ async fn consumer_never_skips_a_message_held_in_an_open_transaction() {
         );
         holder.execute("COMMIT").await.unwrap();
         later.await.unwrap().unwrap();
-        wait_for("all three are handled", || seen.lock().unwrap().len() == 3).await;
+        wait_until("all three are handled", || seen.lock().unwrap().len() == 3).await;
         handle.shutdown().await.unwrap();
         let types: Vec<String> = seen
             .lock()

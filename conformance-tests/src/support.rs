@@ -91,3 +91,15 @@ pub fn present<S>(store: S) -> Option<S> {
 pub fn optional<S>(store: Option<S>) -> Option<S> {
     store
 }
+
+/// Polls `done` until it holds; fails the test after 60 seconds naming `what`.
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}

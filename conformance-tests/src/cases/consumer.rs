@@ -19,8 +19,6 @@ use serde_json::json;
 use crate::faults::{FailingStore, Operation};
 use crate::support::*;
 
-const PATIENCE: Duration = Duration::from_secs(30);
-
 type Seen = Arc<Mutex<Vec<Message>>>;
 
 fn subscription(consumer_id: &str) -> SubscribeOptions {
@@ -58,17 +56,6 @@ fn recording(category: &Category, options: ConsumerOptions, seen: &Seen) -> Cons
                 HandlerResult::Ok(())
             }
         })
-}
-
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 async fn write_spread(
