@@ -43,11 +43,12 @@ impl InstallOptions {
         self
     }
 
-    /// Whether to add the extras that never change the function interface:
+    /// Whether to add the extra that never changes the function interface:
     /// the NOTIFY trigger (channel `message_store`, payload
     /// `{"category": …, "global_position": …}`) that lets subscriptions wake
-    /// without polling, and the index for correlated category reads
-    /// (default off).
+    /// without polling (default off). Consumer-group and correlation reads
+    /// need no extra index: our `get_category_messages` walks the category
+    /// index in order and filters as it goes.
     pub fn extras(mut self, extras: bool) -> Self {
         self.extras = extras;
         self

@@ -51,6 +51,20 @@ use notify::Notifier;
 /// The Message DB versions this backend serves: 1.3 and later 1.x.
 pub const SUPPORTED_VERSIONS: &str = "Message DB 1.3.0 or a later 1.x";
 
+// The readers' columns, in the order rows::decode reads them.
+const READ_STREAM: &str =
+    "SELECT id, stream_name, type, position, global_position, data, metadata, time
+     FROM message_store.get_stream_messages($1, $2, $3)";
+const READ_CATEGORY: &str =
+    "SELECT id, stream_name, type, position, global_position, data, metadata, time
+     FROM message_store.get_category_messages($1, $2, $3, $4, $5, $6)";
+const READ_LAST: &str =
+    "SELECT id, stream_name, type, position, global_position, data, metadata, time
+     FROM message_store.get_last_stream_message($1, $2)";
+
+const WRITE_ONE: &str =
+    "SELECT message_store.write_message($1, $2, $3, $4::text::jsonb, $5::text::jsonb, $6)";
+
 const WRITE_BATCH: &str = "SELECT message_store.write_message(m.id, $1, m.type, m.data, m.metadata, $2::bigint + m.ord - 1)
      FROM unnest($3::varchar[], $4::varchar[], $5::text[]::jsonb[], $6::text[]::jsonb[])
           WITH ORDINALITY AS m(id, type, data, metadata, ord)";
@@ -223,42 +237,52 @@ impl MessageStore for PostgresStore {
         expected: ExpectedVersion,
     ) -> Result<u64> {
         validate_write(stream, &messages)?;
-        let count = messages.len();
-        let mut ids = Vec::with_capacity(count);
-        let mut types = Vec::with_capacity(count);
-        let mut data = Vec::with_capacity(count);
-        let mut metadata = Vec::with_capacity(count);
-        for message in messages {
-            ids.push(message.id.hyphenated().to_string());
-            data.push(message.data.to_string());
-            metadata.push(message.metadata.to_json().map(|m| m.to_string()));
-            types.push(message.message_type);
-        }
-        let positions: Vec<i64> = sqlx::query_scalar(WRITE_BATCH)
-            .bind(stream.as_str())
-            .bind(convert::expected_version(expected))
-            .bind(ids)
-            .bind(types)
-            .bind(data)
-            .bind(metadata)
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(|e| {
-                map_error(
-                    e,
-                    Some(&WriteContext {
-                        stream: stream.as_str(),
-                        expected,
-                    }),
-                )
-            })?;
-        let last = positions
-            .into_iter()
-            .max()
-            .ok_or_else(|| PostgresError::Decode {
-                column: "write_message",
-                problem: "the write returned no position".to_owned(),
-            })?;
+        let context = WriteContext {
+            stream: stream.as_str(),
+            expected,
+        };
+        let last = if let [message] = messages.as_slice() {
+            // One message: Message DB's own call, the cheapest statement there is.
+            sqlx::query_scalar::<_, i64>(WRITE_ONE)
+                .bind(message.id.hyphenated().to_string())
+                .bind(stream.as_str())
+                .bind(&message.message_type)
+                .bind(message.data.to_string())
+                .bind(message.metadata.to_json().map(|m| m.to_string()))
+                .bind(convert::expected_version(expected))
+                .fetch_one(&self.inner.pool)
+                .await
+                .map_err(|e| map_error(e, Some(&context)))?
+        } else {
+            let count = messages.len();
+            let mut ids = Vec::with_capacity(count);
+            let mut types = Vec::with_capacity(count);
+            let mut data = Vec::with_capacity(count);
+            let mut metadata = Vec::with_capacity(count);
+            for message in messages {
+                ids.push(message.id.hyphenated().to_string());
+                data.push(message.data.to_string());
+                metadata.push(message.metadata.to_json().map(|m| m.to_string()));
+                types.push(message.message_type);
+            }
+            let positions: Vec<i64> = sqlx::query_scalar(WRITE_BATCH)
+                .bind(stream.as_str())
+                .bind(convert::expected_version(expected))
+                .bind(ids)
+                .bind(types)
+                .bind(data)
+                .bind(metadata)
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(|e| map_error(e, Some(&context)))?;
+            positions
+                .into_iter()
+                .max()
+                .ok_or_else(|| PostgresError::Decode {
+                    column: "write_message",
+                    problem: "the write returned no position".to_owned(),
+                })?
+        };
         Ok(convert::position_from_bigint(last, "write_message")?)
     }
 
@@ -268,11 +292,7 @@ impl MessageStore for PostgresStore {
                 name: stream.as_str().to_owned(),
             });
         }
-        let sql = format!(
-            "SELECT {} FROM message_store.get_stream_messages($1, $2, $3)",
-            rows::COLUMNS
-        );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(READ_STREAM)
             .bind(stream.as_str())
             .bind(convert::to_bigint(options.position()))
             .bind(convert::batch_size(options.limit()))
@@ -287,12 +307,8 @@ impl MessageStore for PostgresStore {
         category: &Category,
         options: CategoryRead,
     ) -> Result<Vec<Message>> {
-        let sql = format!(
-            "SELECT {} FROM message_store.get_category_messages($1, $2, $3, $4, $5, $6)",
-            rows::COLUMNS
-        );
         let group = options.group();
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(READ_CATEGORY)
             .bind(category.as_str())
             .bind(convert::to_bigint(options.position()))
             .bind(convert::batch_size(options.limit()))
@@ -310,11 +326,7 @@ impl MessageStore for PostgresStore {
         stream: &StreamName,
         message_type: Option<&str>,
     ) -> Result<Option<Message>> {
-        let sql = format!(
-            "SELECT {} FROM message_store.get_last_stream_message($1, $2)",
-            rows::COLUMNS
-        );
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(READ_LAST)
             .bind(stream.as_str())
             .bind(message_type)
             .fetch_optional(&self.inner.pool)

@@ -9,10 +9,6 @@ use uuid::Uuid;
 use crate::convert::position_from_bigint;
 use crate::error::PostgresError;
 
-/// The reader columns, in the composite type's order.
-pub(crate) const COLUMNS: &str =
-    "id, stream_name, type, position, global_position, data, metadata, time";
-
 fn column<'r, T>(row: &'r PgRow, index: usize, name: &'static str) -> Result<T, PostgresError>
 where
     T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,

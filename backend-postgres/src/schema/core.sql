@@ -182,15 +182,18 @@ CREATE OR REPLACE FUNCTION message_store.get_category_messages(
   condition varchar DEFAULT NULL
 )
 RETURNS SETOF message_store.message LANGUAGE plpgsql VOLATILE
--- Plan every call for its own arguments, and always stream the category's
--- index in global order, stopping at the batch size. A cached generic plan
--- walks the primary key instead and reads every newer row of other categories
--- (measured: ~0.7 ms vs ~400 ms for an empty read at the head of a quiet
--- category with 1M newer rows); a bitmap scan plus sort hashes every row of a
--- consumer-group read before the limit applies.
+-- The queries below bound the (category, global_position) index with a row
+-- comparison and order by both columns, so the only plan that needs no sort
+-- walks that index from the start position and stops at the batch size. With
+-- `category = x ORDER BY global_position` the planner may instead walk the
+-- primary key and read every newer row of other categories: measured ~124 ms
+-- for an empty read at the head of a 1M-message category with 300k newer rows,
+-- against ~0.05 ms this way. Plans are made per call; bitmap scans, sorts and
+-- parallel workers (~10 ms to start) are off for this function.
 SET plan_cache_mode = force_custom_plan
 SET enable_bitmapscan = off
 SET enable_sort = off
+SET max_parallel_workers_per_gather = 0
 AS $fn$
 DECLARE
   wanted varchar := get_category_messages.category;
@@ -253,45 +256,47 @@ BEGIN
   END IF;
 
   -- One static query per filter combination, so each keeps a plan that fits it.
+  -- (category, global_position) >= (wanted, from) AND category <= wanted is
+  -- category = wanted AND global_position >= from, in the index's own terms.
   IF correlated IS NULL AND member IS NULL THEN
     RETURN QUERY
       SELECT m.id::varchar, m.stream_name::varchar, m.type::varchar, m.position, m.global_position,
              m.data::varchar, m.metadata::varchar, m.time
       FROM message_store.messages m
-      WHERE message_store.category(m.stream_name) = wanted
-        AND m.global_position >= from_position
-      ORDER BY m.global_position
+      WHERE (message_store.category(m.stream_name), m.global_position) >= (wanted, from_position)
+        AND message_store.category(m.stream_name) <= wanted
+      ORDER BY message_store.category(m.stream_name), m.global_position
       LIMIT row_limit;
   ELSIF member IS NULL THEN
     RETURN QUERY
       SELECT m.id::varchar, m.stream_name::varchar, m.type::varchar, m.position, m.global_position,
              m.data::varchar, m.metadata::varchar, m.time
       FROM message_store.messages m
-      WHERE message_store.category(m.stream_name) = wanted
+      WHERE (message_store.category(m.stream_name), m.global_position) >= (wanted, from_position)
+        AND message_store.category(m.stream_name) <= wanted
         AND message_store.category(m.metadata->>'correlationStreamName') = correlated
-        AND m.global_position >= from_position
-      ORDER BY m.global_position
+      ORDER BY message_store.category(m.stream_name), m.global_position
       LIMIT row_limit;
   ELSIF correlated IS NULL THEN
     RETURN QUERY
       SELECT m.id::varchar, m.stream_name::varchar, m.type::varchar, m.position, m.global_position,
              m.data::varchar, m.metadata::varchar, m.time
       FROM message_store.messages m
-      WHERE message_store.category(m.stream_name) = wanted
-        AND m.global_position >= from_position
+      WHERE (message_store.category(m.stream_name), m.global_position) >= (wanted, from_position)
+        AND message_store.category(m.stream_name) <= wanted
         AND @message_store.hash_64(message_store.cardinal_id(m.stream_name)) % group_size = member
-      ORDER BY m.global_position
+      ORDER BY message_store.category(m.stream_name), m.global_position
       LIMIT row_limit;
   ELSE
     RETURN QUERY
       SELECT m.id::varchar, m.stream_name::varchar, m.type::varchar, m.position, m.global_position,
              m.data::varchar, m.metadata::varchar, m.time
       FROM message_store.messages m
-      WHERE message_store.category(m.stream_name) = wanted
+      WHERE (message_store.category(m.stream_name), m.global_position) >= (wanted, from_position)
+        AND message_store.category(m.stream_name) <= wanted
         AND message_store.category(m.metadata->>'correlationStreamName') = correlated
-        AND m.global_position >= from_position
         AND @message_store.hash_64(message_store.cardinal_id(m.stream_name)) % group_size = member
-      ORDER BY m.global_position
+      ORDER BY message_store.category(m.stream_name), m.global_position
       LIMIT row_limit;
   END IF;
 END;

@@ -17,10 +17,3 @@ DROP TRIGGER IF EXISTS message_store_notify ON message_store.messages;
 CREATE TRIGGER message_store_notify
   AFTER INSERT ON message_store.messages
   FOR EACH ROW EXECUTE FUNCTION message_store.notify_message_written();
-
--- Correlated category reads: an exact range in global order.
-CREATE INDEX IF NOT EXISTS messages_category_correlation ON message_store.messages (
-  message_store.category(stream_name),
-  message_store.category(metadata->>'correlationStreamName'),
-  global_position
-);

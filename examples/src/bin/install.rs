@@ -4,32 +4,38 @@
 //!
 //! `cargo run -p message-store-examples --bin install -- [--no-role] [--extras]`
 //!
-//! `--extras` adds the NOTIFY trigger (subscriptions wake without polling)
-//! and the correlation index; `--no-role` skips creating the `message_store`
+//! `--extras` adds the NOTIFY trigger (subscriptions wake without polling);
+//! `--no-role` skips creating the `message_store`
 //! role and its grants.
 
+use clap::Parser;
 use message_store::Result;
 use message_store_postgres::sqlx::postgres::PgPoolOptions;
 use message_store_postgres::{InstallOptions, InstallOutcome, PostgresStore};
 
+/// Installs a Message DB 1.3.0-compatible schema into an existing database.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The database to install into.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// Add the NOTIFY trigger, so subscriptions wake on write instead of polling.
+    #[arg(long)]
+    extras: bool,
+    /// Do not create the `message_store` role or grant it privileges.
+    #[arg(long)]
+    no_role: bool,
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
-    let url =
-        std::env::var("DATABASE_URL").expect("set DATABASE_URL to the database to install into");
-    let mut options = InstallOptions::new();
-    for argument in std::env::args().skip(1) {
-        options = match argument.as_str() {
-            "--extras" => options.extras(true),
-            "--no-role" => options.role(false),
-            other => {
-                eprintln!("unknown argument {other}; expected --extras or --no-role");
-                std::process::exit(2);
-            }
-        };
-    }
+    let args = Args::parse();
+    let options = InstallOptions::new()
+        .extras(args.extras)
+        .role(!args.no_role);
     let pool = PgPoolOptions::new()
         .max_connections(1)
-        .connect_with(PostgresStore::connect_options(&url)?)
+        .connect_with(PostgresStore::connect_options(&args.database_url)?)
         .await
         .map_err(message_store::Error::backend)?;
     match PostgresStore::install(&pool, &options).await? {
