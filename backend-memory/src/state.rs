@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{SubsecRound, Utc};
 use message_store::{
-    Category, CategoryRead, Error, ExpectedVersion, Message, NewMessage, Result, StreamName,
-    StreamRead,
+    stream_name, Category, CategoryRead, Error, ExpectedVersion, Message, NewMessage, Result,
+    StreamName, StreamRead,
 };
 use uuid::Uuid;
 
@@ -68,11 +68,21 @@ impl State {
         }
 
         let time = Utc::now().trunc_subsecs(6);
-        let category = stream.category().into_string();
         let first_position = version.map_or(0, |v| v + 1);
         let mut position = first_position;
-        let stream_indexes = self.streams.entry(stream.as_str().to_owned()).or_default();
-        let category_indexes = self.categories.entry(category).or_default();
+        if !self.streams.contains_key(stream.as_str()) {
+            self.streams.insert(stream.as_str().to_owned(), Vec::new());
+        }
+        let category = stream_name::category_of(stream.as_str());
+        if !self.categories.contains_key(category) {
+            self.categories.insert(category.to_owned(), Vec::new());
+        }
+        let stream_indexes = self
+            .streams
+            .get_mut(stream.as_str())
+            .expect("inserted above");
+        let category_indexes = self.categories.get_mut(category).expect("inserted above");
+        self.ids.reserve(messages.len());
         for new in messages {
             self.last_global_position += 1;
             let index = self.messages.len();
@@ -120,20 +130,25 @@ impl State {
         };
         let from = options.position();
         let start = indexes.partition_point(|&index| self.messages[index].global_position < from);
-        let filtered = options.correlation_filter().is_some() || options.group().is_some();
-        indexes[start..]
-            .iter()
-            .map(|&index| &self.messages[index])
-            .filter(|message| {
-                !filtered
-                    || options.matches(
-                        message.stream_name.as_str(),
-                        message.metadata.correlation_stream_name.as_deref(),
-                    )
-            })
-            .take(options.limit().as_usize())
-            .cloned()
-            .collect()
+        let candidates = indexes[start..].iter().map(|&index| &self.messages[index]);
+        let limit = options.limit().as_usize();
+        let mut page = Vec::with_capacity(limit.min(candidates.len()));
+        if options.correlation_filter().is_none() && options.group().is_none() {
+            page.extend(candidates.take(limit).cloned());
+        } else {
+            page.extend(
+                candidates
+                    .filter(|message| {
+                        options.matches(
+                            message.stream_name.as_str(),
+                            message.metadata.correlation_stream_name.as_deref(),
+                        )
+                    })
+                    .take(limit)
+                    .cloned(),
+            );
+        }
+        page
     }
 
     pub(crate) fn category_head(&self, category: &Category) -> Option<u64> {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{printable, Error, NameProblem, Result};
-use crate::metadata::{json_strings, Metadata};
+use crate::metadata::{json_contains, Metadata};
 use crate::stream_name::{Category, StreamName};
 
 /// A Rust type stored as a message under a fixed type name.
@@ -168,10 +168,10 @@ pub fn validate_write(stream: &StreamName, messages: &[NewMessage]) -> Result<()
                 problem: NameProblem::ContainsNul,
             });
         }
-        if json_strings(&message.data).any(|text| text.contains('\0')) {
+        if json_contains(&message.data, '\0') {
             return Err(nul_in_json(message.id, "data"));
         }
-        if message.metadata.strings().any(|text| text.contains('\0')) {
+        if message.metadata.contains('\0') {
             return Err(nul_in_json(message.id, "metadata"));
         }
     }

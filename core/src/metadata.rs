@@ -111,35 +111,35 @@ impl Metadata {
         }
     }
 
-    /// Visits every string and key in the metadata (used to reject NUL).
-    pub(crate) fn strings(&self) -> impl Iterator<Item = &str> {
+    /// True when any string or key in the metadata contains `needle`.
+    pub(crate) fn contains(&self, needle: char) -> bool {
         let named = [
             &self.causation_message_stream_name,
             &self.correlation_stream_name,
             &self.reply_stream_name,
             &self.schema_version,
-        ]
-        .into_iter()
-        .flatten()
-        .map(String::as_str);
-        let maps = [&self.properties, &self.local_properties, &self.other]
+        ];
+        named
             .into_iter()
-            .flat_map(|map| map.iter())
-            .flat_map(|(key, value)| std::iter::once(key.as_str()).chain(json_strings(value)));
-        named.chain(maps)
+            .flatten()
+            .any(|text| text.contains(needle))
+            || [&self.properties, &self.local_properties, &self.other]
+                .into_iter()
+                .flat_map(|map| map.iter())
+                .any(|(key, value)| key.contains(needle) || json_contains(value, needle))
     }
 }
 
-/// Every string and object key inside a JSON value.
-pub(crate) fn json_strings(value: &Value) -> Box<dyn Iterator<Item = &str> + '_> {
+/// True when any string or object key inside the JSON value contains `needle`.
+/// Walks the value without allocating.
+pub(crate) fn json_contains(value: &Value, needle: char) -> bool {
     match value {
-        Value::String(text) => Box::new(std::iter::once(text.as_str())),
-        Value::Array(items) => Box::new(items.iter().flat_map(json_strings)),
-        Value::Object(map) => Box::new(
-            map.iter()
-                .flat_map(|(key, value)| std::iter::once(key.as_str()).chain(json_strings(value))),
-        ),
-        _ => Box::new(std::iter::empty()),
+        Value::String(text) => text.contains(needle),
+        Value::Array(items) => items.iter().any(|item| json_contains(item, needle)),
+        Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| key.contains(needle) || json_contains(value, needle)),
+        _ => false,
     }
 }
 

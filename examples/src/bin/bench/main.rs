@@ -1,0 +1,63 @@
+//! Benchmarks: each workload on the memory store and on PostgreSQL, with the
+//! PostgreSQL ceilings measured by pgbench in the same run, printed as a
+//! table of medians with ratios and as one `BENCH {json}` line per figure.
+//!
+//! `bash scripts/bench.sh` prepares the databases and runs it; by itself:
+//! `cargo run --release -p message-store-examples --bin bench -- --help`.
+
+mod memory;
+mod pgbench;
+mod postgres;
+mod report;
+mod workload;
+
+use std::str::FromStr;
+
+use message_store_postgres::sqlx::postgres::PgConnectOptions;
+
+use clap::Parser;
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+#[command(about = "message-store benchmarks")]
+struct Args {
+    /// Runs per figure (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Scale factor for data sizes (1 = the sizes for memory; smaller for a quick look).
+    #[arg(long, default_value_t = 1)]
+    scale: u64,
+    /// Only the memory backend.
+    #[arg(long)]
+    memory_only: bool,
+    /// A PostgreSQL role that may create databases; the benchmark creates and drops its own.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    admin_url: String,
+    /// Genuine Message DB's database/install.sh (`npm pack @eventide/message-db`).
+    #[arg(
+        long,
+        env = "MESSAGE_DB_INSTALL",
+        default_value = "target/message-db/package/database/install.sh"
+    )]
+    message_db_install: String,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let mut figures = memory::run(args.runs, args.scale).await;
+    if !args.memory_only {
+        let admin =
+            PgConnectOptions::from_str(&args.admin_url).expect("--admin-url is a PostgreSQL URL");
+        eprintln!("creating and loading the benchmark databases...");
+        let databases =
+            postgres::Databases::create(admin, &args.message_db_install, args.scale).await;
+        figures.extend(postgres::run(&databases, args.runs, args.scale).await);
+        databases.drop().await;
+    }
+    report::print(&figures);
+}
