@@ -94,13 +94,19 @@ impl PostgresStore {
         Ok(options.options([("search_path", "message_store,public")]))
     }
 
-    /// Connects to `url` (a pool of up to 10 connections) and checks the Message DB version.
+    /// Connects to `url` and checks the Message DB version. The pool holds up
+    /// to 10 connections and does not ping a connection before each use (that
+    /// would double the round trips of every call); a connection found dead
+    /// is replaced, and reads retry once on a fresh connection.
     pub async fn connect(url: &str) -> Result<Self> {
-        Self::connect_with(
-            Self::connect_options(url)?,
-            PgPoolOptions::new().max_connections(10),
-        )
-        .await
+        Self::connect_with(Self::connect_options(url)?, Self::pool_options()).await
+    }
+
+    /// The pool options [`PostgresStore::connect`] uses.
+    pub fn pool_options() -> PgPoolOptions {
+        PgPoolOptions::new()
+            .max_connections(10)
+            .test_before_acquire(false)
     }
 
     /// Connects with explicit connection and pool options (the search path is added).
@@ -186,6 +192,12 @@ impl PostgresStore {
         install::install(pool, options).await
     }
 
+    /// How often a call may meet a dead pooled connection: once per
+    /// connection the pool may hold, plus the fresh one.
+    fn attempts(&self) -> u32 {
+        self.inner.pool.options().get_max_connections() + 1
+    }
+
     /// The pool, for queries of your own.
     pub fn pool(&self) -> &PgPool {
         &self.inner.pool
@@ -204,6 +216,71 @@ impl PostgresStore {
     /// The state of the LISTEN connection, when notifications are in use.
     pub fn listener_health(&self) -> Option<ListenerHealth> {
         self.inner.notifier.as_ref().map(|n| n.health())
+    }
+}
+
+/// True for failures of the connection rather than of the statement: the
+/// connection is gone (I/O, protocol) or the server ended the session
+/// (SQLSTATE class 08, or 57P01-57P03 after pg_terminate_backend or a restart).
+fn is_connection_error(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(database) => database
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+        _ => false,
+    }
+}
+
+/// True when the server ended the session (pg_terminate_backend, shutdown,
+/// crash recovery) before our statement could commit: it reports this instead
+/// of a result, and our writes are single autocommit statements, so nothing
+/// was written and the write is safe to send again.
+fn is_terminated_session(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(database)
+        if database.code().is_some_and(|code| matches!(code.as_ref(), "57P01" | "57P02" | "57P03")))
+}
+
+/// Runs a write, again while the server reports that it had ended the session
+/// of the connection used (see [`is_terminated_session`]), at most `attempts`
+/// times: after a server restart every idle connection in the pool is dead.
+async fn write_with_retry<T, F, Fut>(attempts: u32, write: F) -> std::result::Result<T, sqlx::Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
+{
+    retry(attempts, is_terminated_session, write).await
+}
+
+/// Runs a read, again while the connection it got turns out to be dead (the
+/// pool does not ping before use), at most `attempts` times. Reads are safe to
+/// repeat; writes only in the narrower case of [`write_with_retry`].
+async fn read_with_retry<T, F, Fut>(attempts: u32, read: F) -> std::result::Result<T, sqlx::Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
+{
+    retry(attempts, is_connection_error, read).await
+}
+
+async fn retry<T, F, Fut>(
+    attempts: u32,
+    retryable: fn(&sqlx::Error) -> bool,
+    call: F,
+) -> std::result::Result<T, sqlx::Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(error) if attempt < attempts && retryable(&error) => {
+                tracing::debug!(%error, attempt, "retrying on a fresh connection");
+                attempt += 1;
+            }
+            result => return result,
+        }
     }
 }
 
@@ -243,16 +320,20 @@ impl MessageStore for PostgresStore {
         };
         let last = if let [message] = messages.as_slice() {
             // One message: Message DB's own call, the cheapest statement there is.
-            sqlx::query_scalar::<_, i64>(WRITE_ONE)
-                .bind(message.id.hyphenated().to_string())
-                .bind(stream.as_str())
-                .bind(&message.message_type)
-                .bind(message.data.to_string())
-                .bind(message.metadata.to_json().map(|m| m.to_string()))
-                .bind(convert::expected_version(expected))
-                .fetch_one(&self.inner.pool)
-                .await
-                .map_err(|e| map_error(e, Some(&context)))?
+            let data = message.data.to_string();
+            let metadata = message.metadata.to_json().map(|m| m.to_string());
+            write_with_retry(self.attempts(), || {
+                sqlx::query_scalar::<_, i64>(WRITE_ONE)
+                    .bind(message.id.hyphenated().to_string())
+                    .bind(stream.as_str())
+                    .bind(&message.message_type)
+                    .bind(&data)
+                    .bind(&metadata)
+                    .bind(convert::expected_version(expected))
+                    .fetch_one(&self.inner.pool)
+            })
+            .await
+            .map_err(|e| map_error(e, Some(&context)))?
         } else {
             let count = messages.len();
             let mut ids = Vec::with_capacity(count);
@@ -265,16 +346,18 @@ impl MessageStore for PostgresStore {
                 metadata.push(message.metadata.to_json().map(|m| m.to_string()));
                 types.push(message.message_type);
             }
-            let positions: Vec<i64> = sqlx::query_scalar(WRITE_BATCH)
-                .bind(stream.as_str())
-                .bind(convert::expected_version(expected))
-                .bind(ids)
-                .bind(types)
-                .bind(data)
-                .bind(metadata)
-                .fetch_all(&self.inner.pool)
-                .await
-                .map_err(|e| map_error(e, Some(&context)))?;
+            let positions: Vec<i64> = write_with_retry(self.attempts(), || {
+                sqlx::query_scalar(WRITE_BATCH)
+                    .bind(stream.as_str())
+                    .bind(convert::expected_version(expected))
+                    .bind(&ids)
+                    .bind(&types)
+                    .bind(&data)
+                    .bind(&metadata)
+                    .fetch_all(&self.inner.pool)
+            })
+            .await
+            .map_err(|e| map_error(e, Some(&context)))?;
             positions
                 .into_iter()
                 .max()
@@ -292,13 +375,15 @@ impl MessageStore for PostgresStore {
                 name: stream.as_str().to_owned(),
             });
         }
-        let rows = sqlx::query(READ_STREAM)
-            .bind(stream.as_str())
-            .bind(convert::to_bigint(options.position()))
-            .bind(convert::batch_size(options.limit()))
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(|e| map_error(e, None))?;
+        let rows = read_with_retry(self.attempts(), || {
+            sqlx::query(READ_STREAM)
+                .bind(stream.as_str())
+                .bind(convert::to_bigint(options.position()))
+                .bind(convert::batch_size(options.limit()))
+                .fetch_all(&self.inner.pool)
+        })
+        .await
+        .map_err(|e| map_error(e, None))?;
         Ok(rows::decode_all(&rows)?)
     }
 
@@ -308,16 +393,18 @@ impl MessageStore for PostgresStore {
         options: CategoryRead,
     ) -> Result<Vec<Message>> {
         let group = options.group();
-        let rows = sqlx::query(READ_CATEGORY)
-            .bind(category.as_str())
-            .bind(convert::to_bigint(options.position()))
-            .bind(convert::batch_size(options.limit()))
-            .bind(options.correlation_filter())
-            .bind(group.map(|g| i64::from(g.member())))
-            .bind(group.map(|g| i64::from(g.size())))
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(|e| map_error(e, None))?;
+        let rows = read_with_retry(self.attempts(), || {
+            sqlx::query(READ_CATEGORY)
+                .bind(category.as_str())
+                .bind(convert::to_bigint(options.position()))
+                .bind(convert::batch_size(options.limit()))
+                .bind(options.correlation_filter())
+                .bind(group.map(|g| i64::from(g.member())))
+                .bind(group.map(|g| i64::from(g.size())))
+                .fetch_all(&self.inner.pool)
+        })
+        .await
+        .map_err(|e| map_error(e, None))?;
         Ok(rows::decode_all(&rows)?)
     }
 
@@ -326,34 +413,44 @@ impl MessageStore for PostgresStore {
         stream: &StreamName,
         message_type: Option<&str>,
     ) -> Result<Option<Message>> {
-        let row = sqlx::query(READ_LAST)
-            .bind(stream.as_str())
-            .bind(message_type)
-            .fetch_optional(&self.inner.pool)
-            .await
-            .map_err(|e| map_error(e, None))?;
+        let row = read_with_retry(self.attempts(), || {
+            sqlx::query(READ_LAST)
+                .bind(stream.as_str())
+                .bind(message_type)
+                .fetch_optional(&self.inner.pool)
+        })
+        .await
+        .map_err(|e| map_error(e, None))?;
         Ok(row.as_ref().map(rows::decode).transpose()?)
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>> {
-        let version: Option<i64> = sqlx::query_scalar("SELECT message_store.stream_version($1)")
-            .bind(stream.as_str())
-            .fetch_one(&self.inner.pool)
-            .await
-            .map_err(|e| map_error(e, None))?;
+        let version: Option<i64> = read_with_retry(self.attempts(), || {
+            sqlx::query_scalar("SELECT message_store.stream_version($1)")
+                .bind(stream.as_str())
+                .fetch_one(&self.inner.pool)
+        })
+        .await
+        .map_err(|e| map_error(e, None))?;
         Ok(version.and_then(convert::version_from_bigint))
     }
 
     async fn category_head(&self, category: &Category) -> Result<Option<u64>> {
-        // Message DB has no function for this; the role may read the table,
-        // and the (category, global_position) index answers it backwards.
-        let head: Option<i64> = sqlx::query_scalar(
-            "SELECT global_position FROM message_store.messages
-             WHERE message_store.category(stream_name) = $1
-             ORDER BY global_position DESC LIMIT 1",
-        )
-        .bind(category.as_str())
-        .fetch_optional(&self.inner.pool)
+        // Message DB has no function for this; the role may read the table.
+        // The row comparison makes the (category, global_position) index the
+        // only plan without a sort: one backward step, however many newer
+        // messages other categories hold.
+        let head: Option<i64> = read_with_retry(self.attempts(), || {
+            sqlx::query_scalar(
+                "SELECT global_position FROM message_store.messages
+                 WHERE (message_store.category(stream_name), global_position) <= ($1, 9223372036854775807)
+                   AND message_store.category(stream_name) >= $1
+                 ORDER BY message_store.category(stream_name) DESC, global_position DESC
+                 LIMIT 1",
+            )
+            .bind(category.as_str())
+            .fetch_optional(&self.inner.pool)
+        })
         .await
         .map_err(|e| map_error(e, None))?;
         Ok(head

@@ -264,9 +264,10 @@ async fn subscriber_never_skips_a_message_held_in_an_open_transaction() {
 async fn tagged_store(variant: Variant) -> Option<(PostgresStore, String)> {
     let tag = format!("ms_test_{}", Uuid::new_v4().simple());
     let options = support::options(variant).await?.application_name(&tag);
-    let store = PostgresStore::connect_with(options, PgPoolOptions::new().max_connections(2))
-        .await
-        .unwrap();
+    let store =
+        PostgresStore::connect_with(options, PostgresStore::pool_options().max_connections(2))
+            .await
+            .unwrap();
     Some((store, tag))
 }
 

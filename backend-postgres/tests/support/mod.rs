@@ -129,8 +129,9 @@ pub async fn options(variant: Variant) -> Option<PgConnectOptions> {
 /// A store on the variant's database, with its own small pool.
 pub async fn store(variant: Variant) -> Option<PostgresStore> {
     let options = options(variant).await?;
-    let store = PostgresStore::connect_with(options, PgPoolOptions::new().max_connections(5))
-        .await
-        .unwrap_or_else(|e| panic!("connecting to the {variant:?} database: {e}"));
+    let store =
+        PostgresStore::connect_with(options, PostgresStore::pool_options().max_connections(5))
+            .await
+            .unwrap_or_else(|e| panic!("connecting to the {variant:?} database: {e}"));
     Some(store)
 }
