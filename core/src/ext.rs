@@ -1,7 +1,12 @@
 //! Conveniences every store gets, written once so backends cannot drift.
 
 use async_trait::async_trait;
-use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::future::{BoxFuture, FutureExt};
+use futures::stream::{self, BoxStream, Stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -89,11 +94,16 @@ pub trait MessageStoreExt: MessageStore {
 
 impl<T: MessageStore + ?Sized> MessageStoreExt for T {}
 
+type Page = Result<(Vec<Message>, Option<u64>)>;
+
 /// Drives `fetch(position) -> (page, next position)` until a page is not full.
+/// The next page is requested as soon as the current one arrives, and makes
+/// progress whenever the caller polls for a message, so the server works on
+/// page k+1 while the caller handles page k.
 fn paged<'a, F, Fut>(batch: BatchSize, start: u64, fetch: F) -> BoxStream<'a, Result<Message>>
 where
     F: Fn(u64) -> Fut + Send + Sync + 'a,
-    Fut: std::future::Future<Output = Result<(Vec<Message>, Option<u64>)>> + Send + 'a,
+    Fut: Future<Output = Page> + Send + 'a,
 {
     if batch == BatchSize::Limit(0) {
         let error = Error::InvalidOption {
@@ -102,19 +112,64 @@ where
         };
         return stream::once(async move { Err(error) }).boxed();
     }
-    let fetch = std::sync::Arc::new(fetch);
-    stream::try_unfold(Some(start), move |cursor| {
-        let fetch = fetch.clone();
-        async move {
-            let Some(position) = cursor else {
-                return Ok(None);
-            };
-            let (page, next) = fetch(position).await?;
-            let more = batch.is_full(page.len());
-            Ok(Some((page, next.filter(|_| more))))
-        }
-    })
-    .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
-    .try_flatten()
+    let fetch: Box<dyn Fn(u64) -> BoxFuture<'a, Page> + Send + Sync + 'a> =
+        Box::new(move |position| fetch(position).boxed());
+    let inflight = Some(fetch(start));
+    Paged {
+        fetch,
+        batch,
+        buffer: Vec::new().into_iter(),
+        inflight,
+        ready: None,
+    }
     .boxed()
+}
+
+struct Paged<'a> {
+    fetch: Box<dyn Fn(u64) -> BoxFuture<'a, Page> + Send + Sync + 'a>,
+    batch: BatchSize,
+    /// The page being handed out.
+    buffer: std::vec::IntoIter<Message>,
+    /// The next page, requested.
+    inflight: Option<BoxFuture<'a, Page>>,
+    /// The next page, arrived.
+    ready: Option<Page>,
+}
+
+impl Stream for Paged<'_> {
+    type Item = Result<Message>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.ready.is_none() {
+                if let Some(inflight) = this.inflight.as_mut() {
+                    if let Poll::Ready(page) = inflight.as_mut().poll(cx) {
+                        this.inflight = None;
+                        this.ready = Some(page);
+                    }
+                }
+            }
+            if let Some(message) = this.buffer.next() {
+                return Poll::Ready(Some(Ok(message)));
+            }
+            match this.ready.take() {
+                Some(Ok((page, next))) => {
+                    if let (true, Some(next)) = (this.batch.is_full(page.len()), next) {
+                        this.inflight = Some((this.fetch)(next));
+                    }
+                    this.buffer = page.into_iter();
+                    if this.buffer.len() == 0 && this.inflight.is_none() {
+                        return Poll::Ready(None);
+                    }
+                }
+                Some(Err(error)) => {
+                    this.inflight = None;
+                    return Poll::Ready(Some(Err(error)));
+                }
+                None if this.inflight.is_some() => return Poll::Pending,
+                None => return Poll::Ready(None),
+            }
+        }
+    }
 }

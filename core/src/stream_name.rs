@@ -8,6 +8,7 @@
 
 use std::borrow::Borrow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -50,7 +51,8 @@ fn types_of(category: &str) -> Vec<&str> {
     }
 }
 
-/// A validated stream name: not empty, no NUL, not starting with `-`.
+/// A validated stream name: not empty, no NUL, not starting with `-`. Cloning
+/// is cheap (the text is shared).
 ///
 /// A name without `-` (`account`) is a valid stream name, as in Message DB:
 /// it can be written to and is used for position streams, but stream reads
@@ -66,7 +68,7 @@ fn types_of(category: &str) -> Vec<&str> {
 /// assert_eq!(stream.types(), vec!["command"]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StreamName(String);
+pub struct StreamName(Arc<str>);
 
 impl StreamName {
     /// Validates and wraps a stream name.
@@ -86,7 +88,7 @@ impl StreamName {
                 name: printable(&name),
                 problem,
             }),
-            None => Ok(StreamName(name)),
+            None => Ok(StreamName(name.into())),
         }
     }
 
@@ -103,12 +105,12 @@ impl StreamName {
 
     /// Consumes the name, returning its text.
     pub fn into_string(self) -> String {
-        self.0
+        self.0.to_string()
     }
 
     /// The category: everything before the first `-` (the whole name if none).
     pub fn category(&self) -> Category {
-        Category(category_of(&self.0).to_owned())
+        Category(category_of(&self.0).into())
     }
 
     /// The id after the first `-`, or `None` for a category-shaped name.
@@ -147,7 +149,7 @@ impl StreamName {
 /// assert!(Category::new("account-1").is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Category(String);
+pub struct Category(Arc<str>);
 
 impl Category {
     /// Validates and wraps a category name.
@@ -158,7 +160,7 @@ impl Category {
                 name: printable(&name),
                 problem,
             }),
-            None => Ok(Category(name)),
+            None => Ok(Category(name.into())),
         }
     }
 
@@ -169,7 +171,7 @@ impl Category {
 
     /// Consumes the category, returning its text.
     pub fn into_string(self) -> String {
-        self.0
+        self.0.to_string()
     }
 
     /// The stream `{category}-{id}` of this category.
@@ -189,7 +191,7 @@ impl Category {
 
     /// True when `stream` belongs to this category (Message DB: `category(stream) = self`).
     pub fn contains(&self, stream: &str) -> bool {
-        category_of(stream) == self.0
+        category_of(stream) == &*self.0
     }
 
     /// The stream where a consumer of this category records its position, as
@@ -284,13 +286,13 @@ macro_rules! name_impls {
 
         impl PartialEq<str> for $ty {
             fn eq(&self, other: &str) -> bool {
-                self.0 == other
+                &*self.0 == other
             }
         }
 
         impl PartialEq<&str> for $ty {
             fn eq(&self, other: &&str) -> bool {
-                self.0 == *other
+                &*self.0 == *other
             }
         }
 
