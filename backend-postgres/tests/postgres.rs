@@ -595,6 +595,72 @@ async fn schema_functions_agree_with_genuine_message_db() {
     }
 }
 
+/// Our summary views have genuine Message DB's names, columns and types, and
+/// report the same counts and percentages for the same rows.
+#[tokio::test]
+async fn summary_views_match_genuine_message_db() {
+    let Some(ours) = support::store(Variant::Ours).await else {
+        return;
+    };
+    let Some(genuine) = support::store(Variant::Genuine).await else {
+        return;
+    };
+    let views = [
+        "stream_summary",
+        "type_summary",
+        "stream_type_summary",
+        "type_stream_summary",
+        "category_type_summary",
+        "type_category_summary",
+    ];
+    let columns = "SELECT column_name::text, data_type::text FROM information_schema.columns
+                   WHERE table_schema = 'message_store' AND table_name = $1 ORDER BY ordinal_position";
+    for view in views {
+        let mut shapes = Vec::new();
+        for store in [&ours, &genuine] {
+            let shape: Vec<(String, String)> = sqlx::query_as(columns)
+                .bind(view)
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+            assert!(!shape.is_empty(), "{view} exists");
+            shapes.push(shape);
+        }
+        assert_eq!(shapes[0], shapes[1], "columns of {view}");
+    }
+    // The same rows in a fresh category of each: the same per-stream summary.
+    let category = unique_category("summary");
+    let mut summaries = Vec::new();
+    for store in [&ours, &genuine] {
+        for (id, count) in [("1", 3), ("2", 1)] {
+            let messages = (0..count)
+                .map(|_| NewMessage::new("T", json!({})))
+                .collect();
+            store
+                .write(
+                    &category.stream(id).unwrap(),
+                    messages,
+                    ExpectedVersion::Any,
+                )
+                .await
+                .unwrap();
+        }
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT stream_name::text, message_count FROM stream_summary WHERE stream_name LIKE $1 ORDER BY stream_name",
+        )
+        .bind(format!("{}-%", category.as_str()))
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        summaries.push(rows);
+    }
+    assert_eq!(summaries[0], summaries[1]);
+    assert_eq!(
+        summaries[0].iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+        [3, 1]
+    );
+}
+
 fn prefix() -> String {
     std::env::var("MESSAGE_STORE_TEST_DB_PREFIX").unwrap_or_else(|_| "ms_test".to_owned())
 }
