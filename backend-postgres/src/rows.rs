@@ -45,12 +45,13 @@ pub(crate) fn decode(row: &PgRow) -> Result<Message, PostgresError> {
             }
             None => serde_json::Value::Null,
         },
-        metadata: match metadata {
-            Some(text) => serde_json::from_str::<Option<Metadata>>(text)
-                .map_err(|e| decode_error("metadata", e.to_string()))?
-                .unwrap_or_default(),
-            None => Metadata::default(),
-        },
+        // Any JSON another client stored is read; it never fails a whole page.
+        metadata: Metadata::from_json_lenient(match metadata {
+            Some(text) => Some(
+                serde_json::from_str(text).map_err(|e| decode_error("metadata", e.to_string()))?,
+            ),
+            None => None,
+        }),
         time: Utc.from_utc_datetime(&time),
     })
 }

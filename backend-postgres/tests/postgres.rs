@@ -160,6 +160,33 @@ async fn store_reads_what_plain_sql_wrote() {
             .await
             .unwrap();
         assert_eq!(by_category.len(), 1);
+
+        // Metadata of any other shape (Message DB accepts any JSON) never stops a read.
+        for odd in [
+            r#"[1, 2]"#,
+            r#""text""#,
+            r#"{"schemaVersion": 2, "causationMessagePosition": "x"}"#,
+        ] {
+            sqlx::query("SELECT write_message($1, $2, 'Odd', '{}'::jsonb, $3::jsonb)")
+                .bind(Uuid::new_v4().to_string())
+                .bind(stream.as_str())
+                .bind(odd)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        let all = store
+            .read_category(&category, CategoryRead::new())
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 4, "{variant:?}");
+        assert_eq!(all[1].metadata.other.get("value"), Some(&json!([1, 2])));
+        assert_eq!(all[2].metadata.other.get("value"), Some(&json!("text")));
+        assert_eq!(all[3].metadata.other.get("schemaVersion"), Some(&json!(2)));
+        assert_eq!(
+            all[3].metadata.other.get("causationMessagePosition"),
+            Some(&json!("x"))
+        );
     }
 }
 

@@ -44,6 +44,8 @@ impl std::error::Error for InjectedFault {}
 struct Faults {
     /// (operation, how many more calls of it fail)
     pending: Vec<(Operation, u32)>,
+    /// How many more writes are applied and then reported as failed (a lost reply).
+    lost_replies: u32,
 }
 
 /// Wraps a store; calls pass through unless a fault is armed for them.
@@ -73,6 +75,26 @@ impl FailingStore {
             .unwrap_or_else(PoisonError::into_inner)
             .pending
             .push((operation, times));
+    }
+
+    /// The next `times` writes are carried out, then reported as failed, as
+    /// when the connection drops after the commit but before the reply.
+    pub fn lose_next_write_replies(&self, times: u32) {
+        self.faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .lost_replies += times;
+    }
+
+    fn lose_reply(&self) -> bool {
+        let mut faults = self.faults.lock().unwrap_or_else(PoisonError::into_inner);
+        if faults.lost_replies > 0 {
+            faults.lost_replies -= 1;
+            self.injected.fetch_add(1, Ordering::SeqCst);
+            true
+        } else {
+            false
+        }
     }
 
     /// How many faults were injected so far.
@@ -118,7 +140,11 @@ impl MessageStore for FailingStore {
         expected: ExpectedVersion,
     ) -> Result<u64> {
         self.check(Operation::Write)?;
-        self.inner.write(stream, messages, expected).await
+        let written = self.inner.write(stream, messages, expected).await?;
+        if self.lose_reply() {
+            return Err(Error::backend(InjectedFault(Operation::Write)));
+        }
+        Ok(written)
     }
 
     async fn read_stream(&self, stream: &StreamName, options: StreamRead) -> Result<Vec<Message>> {

@@ -124,6 +124,7 @@ macro_rules! __suite {
             poison_message_is_parked_and_can_be_replayed,
             consumer_stops_on_a_failing_message_and_redelivers_it,
             consumer_survives_backend_failures,
+            lost_reply_to_a_position_write_is_not_a_second_consumer,
             shutdown_records_the_position,
             consumer_group_members_split_the_category,
             invalid_consumer_options_are_refused,

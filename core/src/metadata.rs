@@ -102,6 +102,65 @@ impl Metadata {
         }
     }
 
+    /// Reads whatever metadata another client stored, never failing: a standard
+    /// key whose value has an unexpected type stays under its own name in
+    /// [`Metadata::other`], and metadata that is not a JSON object at all
+    /// (Message DB accepts any JSON) is kept whole as `other["value"]`. A
+    /// reader must never be stopped by one message's metadata.
+    pub fn from_json_lenient(value: Option<Value>) -> Self {
+        let map = match value {
+            None | Some(Value::Null) => return Metadata::default(),
+            Some(Value::Object(map)) => map,
+            Some(other) => {
+                let mut metadata = Metadata::default();
+                metadata.other.insert("value".to_owned(), other);
+                return metadata;
+            }
+        };
+        let mut metadata = Metadata::default();
+        for (key, value) in map {
+            let kept = match (key.as_str(), value) {
+                ("causationMessageStreamName", Value::String(v)) => {
+                    metadata.causation_message_stream_name = Some(v);
+                    None
+                }
+                ("correlationStreamName", Value::String(v)) => {
+                    metadata.correlation_stream_name = Some(v);
+                    None
+                }
+                ("replyStreamName", Value::String(v)) => {
+                    metadata.reply_stream_name = Some(v);
+                    None
+                }
+                ("schemaVersion", Value::String(v)) => {
+                    metadata.schema_version = Some(v);
+                    None
+                }
+                ("causationMessagePosition", Value::Number(n)) if n.is_u64() => {
+                    metadata.causation_message_position = n.as_u64();
+                    None
+                }
+                ("causationMessageGlobalPosition", Value::Number(n)) if n.is_u64() => {
+                    metadata.causation_message_global_position = n.as_u64();
+                    None
+                }
+                ("properties", Value::Object(map)) => {
+                    metadata.properties = map;
+                    None
+                }
+                ("localProperties", Value::Object(map)) => {
+                    metadata.local_properties = map;
+                    None
+                }
+                (_, value) => Some(value),
+            };
+            if let Some(value) = kept {
+                metadata.other.insert(key, value);
+            }
+        }
+        metadata
+    }
+
     /// The JSON to store: `None` (SQL NULL) when empty.
     pub fn to_json(&self) -> Option<Value> {
         if self.is_empty() {
@@ -169,6 +228,27 @@ mod tests {
         assert_eq!(metadata.causation_message_position, Some(4));
         assert_eq!(metadata.other.get("source"), Some(&json!("web_app")));
         assert_eq!(metadata.to_json().unwrap(), stored);
+    }
+
+    #[test]
+    fn lenient_reading_keeps_unexpected_shapes() {
+        let odd = Metadata::from_json_lenient(Some(
+            json!({"schemaVersion": 2, "correlationStreamName": "a-1"}),
+        ));
+        assert_eq!(odd.correlation_stream_name.as_deref(), Some("a-1"));
+        assert_eq!(odd.other.get("schemaVersion"), Some(&json!(2)));
+        assert_eq!(
+            odd.to_json().unwrap(),
+            json!({"schemaVersion": 2, "correlationStreamName": "a-1"})
+        );
+        let array = Metadata::from_json_lenient(Some(json!([1, 2])));
+        assert_eq!(array.other.get("value"), Some(&json!([1, 2])));
+        let standard = json!({"source": "web", "schemaVersion": "2", "causationMessagePosition": 4, "properties": {"a": 1}});
+        assert_eq!(
+            Metadata::from_json_lenient(Some(standard.clone())),
+            Metadata::from_json(Some(standard)).unwrap()
+        );
+        assert!(Metadata::from_json_lenient(None).is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::json;
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use crate::consumer_group::ConsumerGroup;
 use crate::error::{printable, Error, NameProblem, Result};
@@ -200,22 +201,44 @@ pub async fn read_committed_position(
     store: &(impl MessageStore + ?Sized),
     position_stream: &StreamName,
 ) -> Result<CommittedPosition> {
-    let Some(record) = store.last_message(position_stream, None).await? else {
+    let Some(last) = store.last_message(position_stream, None).await? else {
         return Ok(CommittedPosition::default());
     };
-    let version = Some(record.position);
-    if record.message_type != POSITION_RECORDED && record.message_type != POSITION_UPDATED_LEGACY {
-        return Ok(CommittedPosition {
-            position: None,
-            version,
-        });
-    }
+    let version = Some(last.position);
+    // Usually the last record is a position; if something else was appended
+    // after it, look for the last position record rather than start over.
+    let record = if is_position_record(&last) {
+        Some(last)
+    } else {
+        match store
+            .last_message(position_stream, Some(POSITION_RECORDED))
+            .await?
+        {
+            Some(recorded) => Some(recorded),
+            None => {
+                store
+                    .last_message(position_stream, Some(POSITION_UPDATED_LEGACY))
+                    .await?
+            }
+        }
+    };
+    let position = match record {
+        Some(record) => Some(recorded_position(&record)?),
+        None => None,
+    };
+    Ok(CommittedPosition { position, version })
+}
+
+fn is_position_record(message: &Message) -> bool {
+    message.message_type == POSITION_RECORDED || message.message_type == POSITION_UPDATED_LEGACY
+}
+
+fn recorded_position(record: &Message) -> Result<u64> {
     #[derive(serde::Deserialize)]
     struct Recorded {
         position: u64,
     }
-    let position = Some(record.decode::<Recorded>()?.position);
-    Ok(CommittedPosition { position, version })
+    Ok(record.decode::<Recorded>()?.position)
 }
 
 /// The message that records a committed position.
@@ -238,6 +261,9 @@ pub struct StoreSubscription<S> {
     /// The position stream's version after our last record: a commit expects
     /// it, so a second consumer writing the same stream is detected.
     position_version: Option<u64>,
+    /// The record of a commit whose outcome is unknown (the call failed), so a
+    /// retry of the same position sends the very same record.
+    pending_record: Option<(u64, Uuid)>,
     cursor: u64,
     wake: Option<watch::Receiver<u64>>,
 }
@@ -268,6 +294,7 @@ impl<S: MessageStore> StoreSubscription<S> {
             options,
             position_stream,
             position_version: committed.version,
+            pending_record: None,
             cursor,
             wake,
         })
@@ -317,7 +344,12 @@ impl<S: MessageStore> Subscription for StoreSubscription<S> {
     /// each other's positions and skip messages.
     async fn commit(&mut self, global_position: u64) -> Result<()> {
         let expected = ExpectedVersion::from_version(self.position_version);
-        let record = vec![position_record(global_position)];
+        let id = match self.pending_record {
+            Some((position, id)) if position == global_position => id,
+            _ => Uuid::new_v4(),
+        };
+        self.pending_record = Some((global_position, id));
+        let record = vec![position_record(global_position).with_id(id)];
         match self
             .store
             .write(&self.position_stream, record, expected)
@@ -325,11 +357,25 @@ impl<S: MessageStore> Subscription for StoreSubscription<S> {
         {
             Ok(version) => {
                 self.position_version = Some(version);
+                self.pending_record = None;
                 Ok(())
             }
-            Err(Error::WrongExpectedVersion { .. }) => Err(Error::PositionStreamInUse {
-                stream: self.position_stream.as_str().to_owned(),
-            }),
+            Err(Error::WrongExpectedVersion { actual, .. }) => {
+                // If an earlier attempt of this very record landed although its
+                // reply was lost, the stream ends with it; anything else means
+                // another consumer writes here.
+                let last = self.store.last_message(&self.position_stream, None).await?;
+                self.pending_record = None;
+                match last {
+                    Some(last) if last.id == id => {
+                        self.position_version = actual;
+                        Ok(())
+                    }
+                    _ => Err(Error::PositionStreamInUse {
+                        stream: self.position_stream.as_str().to_owned(),
+                    }),
+                }
+            }
             Err(other) => Err(other),
         }
     }

@@ -317,13 +317,26 @@ AS $fn$
   LIMIT 1
 $fn$;
 
-CREATE UNIQUE INDEX IF NOT EXISTS messages_id ON message_store.messages (id);
-CREATE UNIQUE INDEX IF NOT EXISTS messages_stream ON message_store.messages (stream_name, position);
-CREATE INDEX IF NOT EXISTS messages_category ON message_store.messages (
-  message_store.category(stream_name),
-  global_position,
-  message_store.category(metadata->>'correlationStreamName')
-);
+-- Indexes, created only when missing: even CREATE INDEX IF NOT EXISTS takes a
+-- share lock on the table first, which would block (and can deadlock with)
+-- live writers when the installer runs again on a database in use.
+DO $install$
+BEGIN
+  IF to_regclass('message_store.messages_id') IS NULL THEN
+    CREATE UNIQUE INDEX messages_id ON message_store.messages (id);
+  END IF;
+  IF to_regclass('message_store.messages_stream') IS NULL THEN
+    CREATE UNIQUE INDEX messages_stream ON message_store.messages (stream_name, position);
+  END IF;
+  IF to_regclass('message_store.messages_category') IS NULL THEN
+    CREATE INDEX messages_category ON message_store.messages (
+      message_store.category(stream_name),
+      global_position,
+      message_store.category(metadata->>'correlationStreamName')
+    );
+  END IF;
+END
+$install$;
 
 -- Reports: message counts and their share of the whole table.
 CREATE OR REPLACE VIEW message_store.stream_summary AS

@@ -13,7 +13,17 @@ BEGIN
 END;
 $fn$;
 
-DROP TRIGGER IF EXISTS message_store_notify ON message_store.messages;
-CREATE TRIGGER message_store_notify
-  AFTER INSERT ON message_store.messages
-  FOR EACH ROW EXECUTE FUNCTION message_store.notify_message_written();
+-- Created only when missing, so running the installer again takes no lock on
+-- a table in use.
+DO $install$
+BEGIN
+  IF NOT EXISTS (
+    SELECT 1 FROM pg_trigger
+    WHERE tgname = 'message_store_notify' AND tgrelid = 'message_store.messages'::regclass
+  ) THEN
+    CREATE TRIGGER message_store_notify
+      AFTER INSERT ON message_store.messages
+      FOR EACH ROW EXECUTE FUNCTION message_store.notify_message_written();
+  END IF;
+END
+$install$;

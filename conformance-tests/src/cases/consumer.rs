@@ -216,7 +216,9 @@ pub async fn panicking_handler_is_retried_not_fatal(store: Arc<dyn MessageStore>
         .write(&stream(&category, "1"), batch(0, 3), ExpectedVersion::Any)
         .await
         .unwrap();
-    let panicked = Arc::new(Mutex::new(false));
+    // Message 1 panics once inside the handler's future, message 2 once while
+    // the handler builds its future: both are failures, retried.
+    let panicked: Arc<Mutex<BTreeSet<u64>>> = Arc::default();
     let seen: Seen = Arc::default();
     let consumer = {
         let (panicked, seen) = (panicked.clone(), seen.clone());
@@ -224,10 +226,11 @@ pub async fn panicking_handler_is_retried_not_fatal(store: Arc<dyn MessageStore>
             .with_options(options("panics"))
             .on_any(move |message: Message| {
                 let (panicked, seen) = (panicked.clone(), seen.clone());
+                if message.position == 2 && panicked.lock().unwrap().insert(2) {
+                    panic!("handler bug before its future");
+                }
                 async move {
-                    if message.position == 1
-                        && !std::mem::replace(&mut *panicked.lock().unwrap(), true)
-                    {
+                    if message.position == 1 && panicked.lock().unwrap().insert(1) {
                         panic!("handler bug");
                     }
                     seen.lock().unwrap().push(message);
@@ -238,8 +241,12 @@ pub async fn panicking_handler_is_retried_not_fatal(store: Arc<dyn MessageStore>
     let handle = consumer.start(store.clone()).await.unwrap();
     wait_until("all three are handled", || seen.lock().unwrap().len() == 3).await;
     let health = handle.shutdown().await.unwrap();
-    assert_eq!(health.failed_attempts, 1);
-    assert!(health.last_error.unwrap().contains("handler bug"));
+    assert_eq!(health.failed_attempts, 2);
+    assert!(health
+        .last_error
+        .unwrap()
+        .contains("handler bug before its future"));
+    assert_eq!(positions(&seen.lock().unwrap()), vec![0, 1, 2]);
 }
 
 #[derive(Debug, Deserialize)]
@@ -418,6 +425,29 @@ pub async fn consumer_survives_backend_failures(store: Arc<dyn MessageStore>) {
         seen.len(),
         failing.injected()
     );
+}
+
+/// A position record that was written but whose reply was lost: the retry
+/// recognises its own record instead of reporting a second consumer.
+pub async fn lost_reply_to_a_position_write_is_not_a_second_consumer(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 6), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let failing = FailingStore::new(store.clone());
+    failing.lose_next_write_replies(2);
+    let seen: Seen = Arc::default();
+    let options = options("lossy").position_update_interval(2).unwrap();
+    let handle = recording(&category, options, &seen)
+        .start(failing.clone())
+        .await
+        .unwrap();
+    wait_until("all six are handled", || seen.lock().unwrap().len() == 6).await;
+    let health = handle.shutdown().await.unwrap();
+    assert_eq!(failing.injected(), 2, "both replies were lost");
+    let last = seen.lock().unwrap()[5].global_position;
+    assert_eq!(health.committed, Some(last));
 }
 
 /// Graceful shutdown records the position of the last handled message.

@@ -42,10 +42,10 @@ impl std::fmt::Debug for Handlers {
 
 /// How dispatching one message ended.
 pub(crate) enum Outcome {
-    /// Every handler succeeded, after `attempts` calls in all; `last_error` is
-    /// the error of the last failed attempt, if any failed.
+    /// Every handler succeeded, after `failures` failed attempts; `last_error`
+    /// is the error of the last of them.
     Handled {
-        attempts: u32,
+        failures: u32,
         last_error: Option<String>,
     },
     /// A handler still failed after the last attempt.
@@ -103,13 +103,18 @@ impl Handlers {
         let handlers = self.for_type(&message.message_type);
         let mut next = 0;
         let mut attempts = 0;
-        let mut total_attempts = 0;
+        let mut failures = 0;
         let mut last_error = None;
         while next < handlers.len() {
             attempts += 1;
-            total_attempts += 1;
-            let call = AssertUnwindSafe(handlers[next](message.clone())).catch_unwind();
-            let error = match call.await {
+            // A panic while building the future counts as much as one inside it.
+            let result = match std::panic::catch_unwind(AssertUnwindSafe(|| {
+                handlers[next](message.clone())
+            })) {
+                Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+                Err(panic) => Err(panic),
+            };
+            let error = match result {
                 Ok(Ok(())) => {
                     next += 1;
                     attempts = 0;
@@ -118,9 +123,10 @@ impl Handlers {
                 Ok(Err(error)) => error.to_string(),
                 Err(panic) => format!("handler panicked: {}", panic_text(&panic)),
             };
+            failures += 1;
             if attempts >= retry.attempts() {
                 return Outcome::Failed {
-                    attempts: total_attempts,
+                    attempts: failures,
                     error,
                 };
             }
@@ -130,7 +136,7 @@ impl Handlers {
             }
         }
         Outcome::Handled {
-            attempts: total_attempts.max(1),
+            failures,
             last_error,
         }
     }

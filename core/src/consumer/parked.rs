@@ -58,8 +58,8 @@ struct Replayed {
 }
 
 /// The parked copy of `message`: same type and data, metadata plus
-/// `parkedFrom`. Its id is derived from the original's and the consumer's, so
-/// parking the same message twice is refused as a duplicate.
+/// `parkedFrom`, and a fresh id (a message parked again after a replay is a
+/// new entry, to be replayed again).
 pub(crate) fn parked_copy(
     message: &Message,
     consumer_id: &str,
@@ -81,14 +81,11 @@ pub(crate) fn parked_copy(
         PARKED_FROM.to_owned(),
         serde_json::to_value(&from).expect("parked-from record serializes"),
     );
-    let id = Uuid::new_v5(&message.id, format!("parked-by:{consumer_id}").as_bytes());
-    NewMessage::new(message.message_type.clone(), message.data.clone())
-        .with_id(id)
-        .with_metadata(metadata)
+    NewMessage::new(message.message_type.clone(), message.data.clone()).with_metadata(metadata)
 }
 
-/// Writes the parked copy; a copy already there (an earlier attempt that
-/// succeeded) counts as parked.
+/// Writes the parked copy; if this very copy is already there (an earlier
+/// attempt whose reply was lost), it counts as parked.
 pub(crate) async fn park(
     store: &dyn MessageStore,
     parked_stream: &StreamName,

@@ -94,7 +94,12 @@ impl ConsumerHandle {
     /// message (0 when caught up).
     pub async fn lag(&self) -> Result<u64> {
         let head = self.store.category_head(&self.category).await?;
-        let done = self.health().last_handled.unwrap_or(0);
+        let health = self.health();
+        // Before the first message is handled, everything before the start
+        // position counts as done.
+        let done = health
+            .last_handled
+            .unwrap_or(health.position.saturating_sub(1));
         Ok(head.map_or(0, |head| head.saturating_sub(done)))
     }
 }
@@ -199,12 +204,12 @@ impl Runner {
             .await;
         match outcome {
             Outcome::Handled {
-                attempts,
+                failures,
                 last_error,
             } => {
                 self.update(|h| {
                     h.handled += 1;
-                    h.failed_attempts += u64::from(attempts - 1);
+                    h.failed_attempts += u64::from(failures);
                     if last_error.is_some() {
                         h.last_error = last_error;
                     }
