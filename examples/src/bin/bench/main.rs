@@ -37,6 +37,11 @@ struct Args {
         default_value = "postgres://postgres@127.0.0.1:5432/postgres"
     )]
     admin_url: String,
+    /// Run on Tokio's current-thread runtime instead of the multi-threaded one
+    /// (fewer context switches per call: ~1.3 against ~4 measured, but no
+    /// overlap of decoding with I/O).
+    #[arg(long)]
+    current_thread: bool,
     /// Genuine Message DB's database/install.sh (`npm pack @eventide/message-db`).
     #[arg(
         long,
@@ -46,9 +51,22 @@ struct Args {
     message_db_install: String,
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let args = Args::parse();
+    let runtime = if args.current_thread {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("a Tokio runtime");
+    runtime.block_on(run(args));
+}
+
+async fn run(args: Args) {
     let mut figures = memory::run(args.runs, args.scale).await;
     if !args.memory_only {
         let admin =
