@@ -28,6 +28,7 @@ mod error;
 mod install;
 mod notify;
 mod rows;
+mod warm;
 
 use std::fmt;
 use std::str::FromStr;
@@ -47,6 +48,7 @@ pub use sqlx;
 
 use error::{map_error, WriteContext};
 use notify::Notifier;
+use warm::Warm;
 
 /// The Message DB versions this backend serves: 1.3 and later 1.x.
 pub const SUPPORTED_VERSIONS: &str = "Message DB 1.3.0 or a later 1.x";
@@ -69,6 +71,19 @@ const WRITE_BATCH: &str = "SELECT message_store.write_message(m.id, $1, m.type, 
      FROM unnest($3::varchar[], $4::varchar[], $5::text[]::jsonb[], $6::text[]::jsonb[])
           WITH ORDINALITY AS m(id, type, data, metadata, ord)";
 
+/// Runs `$query.$fetch(connection)` on a connection leased from the store's
+/// warm set, and parks the connection again when the statement completed.
+macro_rules! leased {
+    ($store:expr, $query:expr, $fetch:ident) => {
+        async {
+            let mut conn = $store.inner.warm.lease().await?;
+            let result = $query.$fetch(&mut *conn).await;
+            conn.done(&result);
+            result
+        }
+    };
+}
+
 /// A message store on PostgreSQL with Message DB. Cloning is cheap and
 /// shares the connection pool.
 #[derive(Clone)]
@@ -78,6 +93,8 @@ pub struct PostgresStore {
 
 struct Inner {
     pool: PgPool,
+    /// Connections kept between calls (see [`warm`]).
+    warm: Arc<Warm>,
     /// Where we are connected, without credentials.
     description: String,
     /// The version `message_store_version()` reported.
@@ -177,6 +194,7 @@ impl PostgresStore {
 
         Ok(PostgresStore {
             inner: Arc::new(Inner {
+                warm: Warm::new(pool.clone()),
                 pool,
                 description,
                 version,
@@ -198,7 +216,10 @@ impl PostgresStore {
         self.inner.pool.options().get_max_connections() + 1
     }
 
-    /// The pool, for queries of your own.
+    /// The pool, for queries of your own. The store keeps the connection of a
+    /// completed call out of the pool for up to a second of idleness, for its
+    /// next call (never while the pool is at its limit), so closing the pool
+    /// while the store lives may wait that long.
     pub fn pool(&self) -> &PgPool {
         &self.inner.pool
     }
@@ -323,14 +344,17 @@ impl MessageStore for PostgresStore {
             let data = message.data.to_string();
             let metadata = message.metadata.to_json().map(|m| m.to_string());
             write_with_retry(self.attempts(), || {
-                sqlx::query_scalar::<_, i64>(WRITE_ONE)
-                    .bind(message.id.hyphenated().to_string())
-                    .bind(stream.as_str())
-                    .bind(&message.message_type)
-                    .bind(&data)
-                    .bind(&metadata)
-                    .bind(convert::expected_version(expected))
-                    .fetch_one(&self.inner.pool)
+                leased!(
+                    self,
+                    sqlx::query_scalar::<_, i64>(WRITE_ONE)
+                        .bind(message.id.hyphenated().to_string())
+                        .bind(stream.as_str())
+                        .bind(&message.message_type)
+                        .bind(&data)
+                        .bind(&metadata)
+                        .bind(convert::expected_version(expected)),
+                    fetch_one
+                )
             })
             .await
             .map_err(|e| map_error(e, Some(&context)))?
@@ -347,14 +371,17 @@ impl MessageStore for PostgresStore {
                 types.push(message.message_type);
             }
             let positions: Vec<i64> = write_with_retry(self.attempts(), || {
-                sqlx::query_scalar(WRITE_BATCH)
-                    .bind(stream.as_str())
-                    .bind(convert::expected_version(expected))
-                    .bind(&ids)
-                    .bind(&types)
-                    .bind(&data)
-                    .bind(&metadata)
-                    .fetch_all(&self.inner.pool)
+                leased!(
+                    self,
+                    sqlx::query_scalar(WRITE_BATCH)
+                        .bind(stream.as_str())
+                        .bind(convert::expected_version(expected))
+                        .bind(&ids)
+                        .bind(&types)
+                        .bind(&data)
+                        .bind(&metadata),
+                    fetch_all
+                )
             })
             .await
             .map_err(|e| map_error(e, Some(&context)))?;
@@ -376,11 +403,14 @@ impl MessageStore for PostgresStore {
             });
         }
         let rows = read_with_retry(self.attempts(), || {
-            sqlx::query(READ_STREAM)
-                .bind(stream.as_str())
-                .bind(convert::to_bigint(options.position()))
-                .bind(convert::batch_size(options.limit()))
-                .fetch_all(&self.inner.pool)
+            leased!(
+                self,
+                sqlx::query(READ_STREAM)
+                    .bind(stream.as_str())
+                    .bind(convert::to_bigint(options.position()))
+                    .bind(convert::batch_size(options.limit())),
+                fetch_all
+            )
         })
         .await
         .map_err(|e| map_error(e, None))?;
@@ -394,14 +424,17 @@ impl MessageStore for PostgresStore {
     ) -> Result<Vec<Message>> {
         let group = options.group();
         let rows = read_with_retry(self.attempts(), || {
-            sqlx::query(READ_CATEGORY)
-                .bind(category.as_str())
-                .bind(convert::to_bigint(options.position()))
-                .bind(convert::batch_size(options.limit()))
-                .bind(options.correlation_filter())
-                .bind(group.map(|g| i64::from(g.member())))
-                .bind(group.map(|g| i64::from(g.size())))
-                .fetch_all(&self.inner.pool)
+            leased!(
+                self,
+                sqlx::query(READ_CATEGORY)
+                    .bind(category.as_str())
+                    .bind(convert::to_bigint(options.position()))
+                    .bind(convert::batch_size(options.limit()))
+                    .bind(options.correlation_filter())
+                    .bind(group.map(|g| i64::from(g.member())))
+                    .bind(group.map(|g| i64::from(g.size()))),
+                fetch_all
+            )
         })
         .await
         .map_err(|e| map_error(e, None))?;
@@ -414,10 +447,13 @@ impl MessageStore for PostgresStore {
         message_type: Option<&str>,
     ) -> Result<Option<Message>> {
         let row = read_with_retry(self.attempts(), || {
-            sqlx::query(READ_LAST)
-                .bind(stream.as_str())
-                .bind(message_type)
-                .fetch_optional(&self.inner.pool)
+            leased!(
+                self,
+                sqlx::query(READ_LAST)
+                    .bind(stream.as_str())
+                    .bind(message_type),
+                fetch_optional
+            )
         })
         .await
         .map_err(|e| map_error(e, None))?;
@@ -426,9 +462,11 @@ impl MessageStore for PostgresStore {
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>> {
         let version: Option<i64> = read_with_retry(self.attempts(), || {
-            sqlx::query_scalar("SELECT message_store.stream_version($1)")
-                .bind(stream.as_str())
-                .fetch_one(&self.inner.pool)
+            leased!(
+                self,
+                sqlx::query_scalar("SELECT message_store.stream_version($1)").bind(stream.as_str()),
+                fetch_one
+            )
         })
         .await
         .map_err(|e| map_error(e, None))?;
@@ -441,15 +479,18 @@ impl MessageStore for PostgresStore {
         // only plan without a sort: one backward step, however many newer
         // messages other categories hold.
         let head: Option<i64> = read_with_retry(self.attempts(), || {
-            sqlx::query_scalar(
-                "SELECT global_position FROM message_store.messages
-                 WHERE (message_store.category(stream_name), global_position) <= ($1, 9223372036854775807)
-                   AND message_store.category(stream_name) >= $1
-                 ORDER BY message_store.category(stream_name) DESC, global_position DESC
-                 LIMIT 1",
+            leased!(
+                self,
+                sqlx::query_scalar(
+                    "SELECT global_position FROM message_store.messages
+                     WHERE (message_store.category(stream_name), global_position) <= ($1, 9223372036854775807)
+                       AND message_store.category(stream_name) >= $1
+                     ORDER BY message_store.category(stream_name) DESC, global_position DESC
+                     LIMIT 1",
+                )
+                .bind(category.as_str()),
+                fetch_optional
             )
-            .bind(category.as_str())
-            .fetch_optional(&self.inner.pool)
         })
         .await
         .map_err(|e| map_error(e, None))?;

@@ -342,6 +342,102 @@ async fn next_call_works_after_connections_are_killed() {
     }
 }
 
+/// A call cancelled while its statement waits (here, on the category lock)
+/// does not leave its connection to the next call in a half-read state: with
+/// a pool of one connection, the next calls get their own answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_call_leaves_the_connection_usable() {
+    for variant in VARIANTS {
+        let Some(options) = support::options(variant).await else {
+            return;
+        };
+        let store = PostgresStore::connect_with(
+            options.clone(),
+            PostgresStore::pool_options().max_connections(1),
+        )
+        .await
+        .unwrap();
+        let category = unique_category("cancelled");
+        let mut holder = options.connect().await.unwrap();
+        holder.execute("BEGIN").await.unwrap();
+        sqlx::query("SELECT write_message($1, $2, 'Held', '{}'::jsonb)")
+            .bind(Uuid::new_v4().to_string())
+            .bind(category.stream("2").unwrap().as_str())
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let stream = category.stream("3").unwrap();
+        let waiting = store.write(
+            &stream,
+            vec![NewMessage::new("Later", json!({}))],
+            ExpectedVersion::Any,
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), waiting)
+                .await
+                .is_err(),
+            "{variant:?}: the write waits for the category lock"
+        );
+        holder.execute("COMMIT").await.unwrap();
+
+        // The cancelled statement still ran on the server once the lock was free.
+        let last = store.last_message(&stream, None).await.unwrap().unwrap();
+        assert_eq!(last.message_type, "Later", "{variant:?}");
+        assert_eq!(store.stream_version(&stream).await.unwrap(), Some(0));
+        let all = store
+            .read_category(&category, CategoryRead::new())
+            .await
+            .unwrap();
+        let types: Vec<&str> = all.iter().map(|m| m.message_type.as_str()).collect();
+        assert_eq!(types, ["Held", "Later"], "{variant:?}");
+    }
+}
+
+/// The store keeps the connections of back-to-back calls out of the pool for
+/// a moment, but never starves the pool's other callers: with a pool of one
+/// connection, a caller of the pool gets it right after a store call, and
+/// once the store is idle every connection is back in the pool.
+#[tokio::test]
+async fn store_calls_leave_the_pool_to_its_other_callers() {
+    let Some(options) = support::options(Variant::Genuine).await else {
+        return;
+    };
+    for size in [1, 3] {
+        let store = PostgresStore::connect_with(
+            options.clone(),
+            PostgresStore::pool_options().max_connections(size),
+        )
+        .await
+        .unwrap();
+        let stream = unique_category("pooled").stream("1").unwrap();
+        for _ in 0..3 {
+            store
+                .write(
+                    &stream,
+                    vec![NewMessage::new("A", json!({}))],
+                    ExpectedVersion::Any,
+                )
+                .await
+                .unwrap();
+            let mut own = tokio::time::timeout(Duration::from_secs(10), store.pool().acquire())
+                .await
+                .unwrap_or_else(|_| panic!("pool of {size}: the pool serves its caller"))
+                .unwrap();
+            let one: i32 = sqlx::query_scalar("SELECT 1")
+                .fetch_one(&mut *own)
+                .await
+                .unwrap();
+            assert_eq!(one, 1);
+        }
+        assert_eq!(store.stream_version(&stream).await.unwrap(), Some(2));
+        let pool = store.pool().clone();
+        wait_until("every connection is back in the pool", || {
+            pool.num_idle() == pool.size() as usize
+        })
+        .await;
+    }
+}
+
 /// When the LISTEN connection is killed, the listener reconnects and a caught-up
 /// subscription still wakes for a new write (the poll interval is an hour).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
