@@ -35,11 +35,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
+use message_store::paging::{self, RawPage};
 use message_store::{
     validate_write, Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore,
     NewMessage, Result, StoreSubscription, StreamName, StreamRead, SubscribeOptions, Subscription,
 };
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 pub use error::{parse_duplicate_id, parse_wrong_expected_version, PostgresError};
 pub use install::{InstallOptions, InstallOutcome};
@@ -240,6 +242,67 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// The rows of one stream read, not decoded.
+    async fn stream_rows(&self, stream: &StreamName, options: &StreamRead) -> Result<Vec<PgRow>> {
+        if stream.is_category() {
+            return Err(Error::NotAStream {
+                name: stream.as_str().to_owned(),
+            });
+        }
+        read_with_retry(self.attempts(), || {
+            leased!(
+                self,
+                sqlx::query(READ_STREAM)
+                    .bind(stream.as_str())
+                    .bind(convert::to_bigint(options.position()))
+                    .bind(convert::batch_size(options.limit())),
+                fetch_all
+            )
+        })
+        .await
+        .map_err(|e| map_error(e, None))
+    }
+
+    /// The rows of one category read, not decoded.
+    async fn category_rows(
+        &self,
+        category: &Category,
+        options: &CategoryRead,
+    ) -> Result<Vec<PgRow>> {
+        let group = options.group();
+        read_with_retry(self.attempts(), || {
+            leased!(
+                self,
+                sqlx::query(READ_CATEGORY)
+                    .bind(category.as_str())
+                    .bind(convert::to_bigint(options.position()))
+                    .bind(convert::batch_size(options.limit()))
+                    .bind(options.correlation_filter())
+                    .bind(group.map(|g| i64::from(g.member())))
+                    .bind(group.map(|g| i64::from(g.size()))),
+                fetch_all
+            )
+        })
+        .await
+        .map_err(|e| map_error(e, None))
+    }
+}
+
+/// A page of rows with the position after its last row (`column`: 3 for
+/// the stream position, 4 for the global position), for [`paging::pages`].
+fn raw_page(rows: Vec<PgRow>, column: usize) -> Result<RawPage<Vec<PgRow>>> {
+    let next = match rows.last() {
+        Some(row) => Some(rows::position(row, column)? + 1),
+        None => None,
+    };
+    Ok(RawPage {
+        len: rows.len(),
+        next,
+        rows,
+    })
+}
+
 /// True for failures of the connection rather than of the statement: the
 /// connection is gone (I/O, protocol) or the server ended the session
 /// (SQLSTATE class 08, or 57P01-57P03 after pg_terminate_backend or a restart).
@@ -397,23 +460,7 @@ impl MessageStore for PostgresStore {
     }
 
     async fn read_stream(&self, stream: &StreamName, options: StreamRead) -> Result<Vec<Message>> {
-        if stream.is_category() {
-            return Err(Error::NotAStream {
-                name: stream.as_str().to_owned(),
-            });
-        }
-        let rows = read_with_retry(self.attempts(), || {
-            leased!(
-                self,
-                sqlx::query(READ_STREAM)
-                    .bind(stream.as_str())
-                    .bind(convert::to_bigint(options.position()))
-                    .bind(convert::batch_size(options.limit())),
-                fetch_all
-            )
-        })
-        .await
-        .map_err(|e| map_error(e, None))?;
+        let rows = self.stream_rows(stream, &options).await?;
         Ok(rows::decode_all(&rows)?)
     }
 
@@ -422,22 +469,7 @@ impl MessageStore for PostgresStore {
         category: &Category,
         options: CategoryRead,
     ) -> Result<Vec<Message>> {
-        let group = options.group();
-        let rows = read_with_retry(self.attempts(), || {
-            leased!(
-                self,
-                sqlx::query(READ_CATEGORY)
-                    .bind(category.as_str())
-                    .bind(convert::to_bigint(options.position()))
-                    .bind(convert::batch_size(options.limit()))
-                    .bind(options.correlation_filter())
-                    .bind(group.map(|g| i64::from(g.member())))
-                    .bind(group.map(|g| i64::from(g.size()))),
-                fetch_all
-            )
-        })
-        .await
-        .map_err(|e| map_error(e, None))?;
+        let rows = self.category_rows(category, &options).await?;
         Ok(rows::decode_all(&rows)?)
     }
 
@@ -515,6 +547,48 @@ impl MessageStore for PostgresStore {
 
     fn wakes_subscriptions_on_write(&self) -> bool {
         self.has_notifications()
+    }
+
+    // The paged reads fetch rows and decode them apart, so the request for
+    // the next page goes out before this one is decoded: the server reads
+    // page k+1 while page k is decoded.
+    fn stream_messages<'a>(
+        &'a self,
+        stream: &StreamName,
+        options: StreamRead,
+    ) -> BoxStream<'a, Result<Message>> {
+        let stream = stream.clone();
+        let batch = options.limit();
+        paging::pages(
+            batch,
+            options.position(),
+            move |position| {
+                let stream = stream.clone();
+                async move {
+                    let options = StreamRead::new().from_position(position).batch_size(batch);
+                    raw_page(self.stream_rows(&stream, &options).await?, 3)
+                }
+            },
+            |rows| Ok(rows::decode_all(&rows)?),
+        )
+    }
+
+    fn category_messages<'a>(
+        &'a self,
+        category: &Category,
+        options: CategoryRead,
+    ) -> BoxStream<'a, Result<Message>> {
+        let category = category.clone();
+        paging::pages(
+            options.limit(),
+            options.position(),
+            move |position| {
+                let category = category.clone();
+                let options = options.clone().from_position(position);
+                async move { raw_page(self.category_rows(&category, &options).await?, 4) }
+            },
+            |rows| Ok(rows::decode_all(&rows)?),
+        )
     }
 }
 

@@ -56,6 +56,16 @@ pub(crate) fn decode(row: &PgRow) -> Result<Message, PostgresError> {
     })
 }
 
+/// The position in column 3 (`position`) or 4 (`global_position`) of a row.
+pub(crate) fn position(row: &PgRow, index: usize) -> Result<u64, PostgresError> {
+    let name = if index == 3 {
+        "position"
+    } else {
+        "global_position"
+    };
+    position_from_bigint(column(row, index, name)?, name)
+}
+
 /// Decodes every row.
 pub(crate) fn decode_all(rows: &[PgRow]) -> Result<Vec<Message>, PostgresError> {
     rows.iter().map(decode).collect()

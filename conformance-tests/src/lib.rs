@@ -85,6 +85,7 @@ macro_rules! __suite {
             read_category_batch_sizes,
             read_category_of_an_unknown_category_is_empty,
             paging_a_category_visits_every_message_once,
+            paged_reads_match_one_unlimited_read,
             last_message_is_the_highest_position,
             last_message_of_a_type,
             absent_stream_has_no_last_message_and_no_version,

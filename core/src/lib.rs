@@ -45,6 +45,7 @@ mod error;
 mod ext;
 mod message;
 mod metadata;
+pub mod paging;
 mod read;
 mod store;
 pub mod stream_name;

@@ -4,9 +4,11 @@ use std::fmt::{Debug, Display};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 
 use crate::error::Result;
 use crate::message::{Message, NewMessage};
+use crate::paging::{self, RawPage};
 use crate::read::{CategoryRead, StreamRead};
 use crate::stream_name::{Category, StreamName};
 use crate::subscription::SubscribeOptions;
@@ -15,7 +17,7 @@ use crate::version::ExpectedVersion;
 /// A Message DB-compatible message store.
 ///
 /// The required surface is small; conveniences (writing one message, typed
-/// messages, paging through a whole stream or category) live once in
+/// messages, reading a whole stream) live once in
 /// [`MessageStoreExt`](crate::MessageStoreExt), which every store gets.
 /// The trait is object-safe: `Arc<dyn MessageStore>` and `Box<dyn MessageStore>`
 /// are stores too.
@@ -77,6 +79,59 @@ pub trait MessageStore: Debug + Display + Send + Sync + 'static {
     /// notification trigger).
     fn wakes_subscriptions_on_write(&self) -> bool {
         false
+    }
+
+    /// Every message of a stream from `options.position()` on, fetched in
+    /// pages of `options.limit()` as the returned stream is consumed, the
+    /// next page requested while the current one is handed out (see
+    /// [`paging::pages`]). A backend may override it to overlap more, never to
+    /// yield something else.
+    fn stream_messages<'a>(
+        &'a self,
+        stream: &StreamName,
+        options: StreamRead,
+    ) -> BoxStream<'a, Result<Message>> {
+        let stream = stream.clone();
+        let batch = options.limit();
+        paging::pages(
+            batch,
+            options.position(),
+            move |position| {
+                let stream = stream.clone();
+                async move {
+                    let options = StreamRead::new().from_position(position).batch_size(batch);
+                    let page = self.read_stream(&stream, options).await?;
+                    Ok(RawPage::decoded(page, |m| m.position))
+                }
+            },
+            Ok,
+        )
+    }
+
+    /// Every message of a category from `options.position()` on, with its
+    /// filters, fetched in pages of `options.limit()` as the returned stream
+    /// is consumed, the next page requested while the current one is handed
+    /// out (see [`paging::pages`]). A backend may override it to overlap
+    /// more, never to yield something else.
+    fn category_messages<'a>(
+        &'a self,
+        category: &Category,
+        options: CategoryRead,
+    ) -> BoxStream<'a, Result<Message>> {
+        let category = category.clone();
+        paging::pages(
+            options.limit(),
+            options.position(),
+            move |position| {
+                let category = category.clone();
+                let options = options.clone().from_position(position);
+                async move {
+                    let page = self.read_category(&category, options).await?;
+                    Ok(RawPage::decoded(page, |m| m.global_position))
+                }
+            },
+            Ok,
+        )
     }
 }
 
@@ -156,6 +211,22 @@ macro_rules! forward_store {
 
             fn wakes_subscriptions_on_write(&self) -> bool {
                 (**self).wakes_subscriptions_on_write()
+            }
+
+            fn stream_messages<'a>(
+                &'a self,
+                stream: &StreamName,
+                options: StreamRead,
+            ) -> BoxStream<'a, Result<Message>> {
+                (**self).stream_messages(stream, options)
+            }
+
+            fn category_messages<'a>(
+                &'a self,
+                category: &Category,
+                options: CategoryRead,
+            ) -> BoxStream<'a, Result<Message>> {
+                (**self).category_messages(category, options)
             }
         }
     };

@@ -272,6 +272,96 @@ pub async fn paging_a_category_visits_every_message_once(store: &dyn MessageStor
     assert_eq!(err.kind(), ErrorKind::InvalidOption);
 }
 
+/// Paged reads yield exactly what one unlimited read does, for every batch
+/// size (including ones that divide the total, so the last page is empty),
+/// start position and filter; a category-shaped name is refused.
+pub async fn paged_reads_match_one_unlimited_read(store: &dyn MessageStore) {
+    use futures::TryStreamExt;
+    use message_store::{ConsumerGroup, Metadata, NewMessage};
+    let category = unique_category("paged");
+    let stream_one = stream(&category, "1");
+    for id in 0..6u64 {
+        let messages = (0..4)
+            .map(|k| {
+                let n = id * 4 + k;
+                let message = numbered("Numbered", n);
+                if n % 3 == 0 {
+                    message.with_metadata(
+                        Metadata::new().with_correlation_stream_name(format!("transfer-{n}")),
+                    )
+                } else {
+                    message
+                }
+            })
+            .collect::<Vec<NewMessage>>();
+        store
+            .write(
+                &stream(&category, &id.to_string()),
+                messages,
+                ExpectedVersion::Any,
+            )
+            .await
+            .unwrap();
+    }
+    let first = store
+        .read_category(&category, CategoryRead::new())
+        .await
+        .unwrap()[0]
+        .global_position;
+    let filters = [
+        CategoryRead::new(),
+        CategoryRead::new().from_position(first + 5),
+        CategoryRead::new().correlation("transfer").unwrap(),
+        CategoryRead::new().consumer_group(ConsumerGroup::new(1, 3).unwrap()),
+    ];
+    for filter in filters {
+        let expected = store
+            .read_category(&category, filter.clone().batch_size(BatchSize::Unlimited))
+            .await
+            .unwrap();
+        for size in [1, 3, 4, 24, 1000] {
+            let paged: Vec<_> = store
+                .category_messages(&category, filter.clone().batch_size(BatchSize::Limit(size)))
+                .try_collect()
+                .await
+                .unwrap();
+            assert_eq!(paged, expected, "category, {filter:?}, batch {size}");
+        }
+    }
+    for from in [0, 2, 4] {
+        let expected = store
+            .read_stream(
+                &stream_one,
+                StreamRead::new()
+                    .from_position(from)
+                    .batch_size(BatchSize::Unlimited),
+            )
+            .await
+            .unwrap();
+        assert_eq!(expected.len(), usize::try_from(4 - from).unwrap());
+        for size in [1, 2, 4, 1000] {
+            let options = StreamRead::new()
+                .from_position(from)
+                .batch_size(BatchSize::Limit(size));
+            let paged: Vec<_> = store
+                .stream_messages(&stream_one, options)
+                .try_collect()
+                .await
+                .unwrap();
+            assert_eq!(paged, expected, "stream from {from}, batch {size}");
+        }
+    }
+    let refused = store
+        .stream_messages(
+            &StreamName::new(category.as_str()).unwrap(),
+            StreamRead::new(),
+        )
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::NotAStream { .. }), "{refused:?}");
+}
+
 /// §11.21: the last message is the one with the highest position.
 pub async fn last_message_is_the_highest_position(store: &dyn MessageStore) {
     let stream = unique_stream("account");

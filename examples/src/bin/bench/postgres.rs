@@ -10,7 +10,7 @@ use futures::TryStreamExt;
 use message_store::consumer::{Consumer, ConsumerOptions, HandlerResult};
 use message_store::{
     BatchSize, Category, CategoryRead, ConsumerGroup, ExpectedVersion, Message, MessageStore,
-    MessageStoreExt, StartPosition, StreamName, StreamRead, SubscribeOptions,
+    StartPosition, StreamName, StreamRead, SubscribeOptions,
 };
 use message_store_postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use message_store_postgres::sqlx::{self, ConnectOptions, Executor};
