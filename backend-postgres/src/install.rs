@@ -1,6 +1,8 @@
 //! Installs a Message DB 1.3.0-compatible schema, written by us from the
 //! documented behaviour, into an existing database.
 
+use std::collections::BTreeSet;
+
 use message_store::{Error, Result};
 use sqlx::PgPool;
 
@@ -14,11 +16,16 @@ const MARK: &str = "message-store-rs";
 /// A key for the advisory lock that serialises concurrent installers.
 const INSTALL_LOCK: i64 = 0x6d73_7273_696e_7374; // "msrsinst"
 
+/// The largest consumer-group size [`InstallOptions::consumer_group_index`]
+/// accepts: a size of n adds n indexes, each evaluated on every write.
+pub const MAX_INDEXED_GROUP_SIZE: u32 = 64;
+
 /// What to install besides the core schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstallOptions {
     role: bool,
     extras: bool,
+    group_sizes: BTreeSet<u32>,
 }
 
 impl Default for InstallOptions {
@@ -26,6 +33,7 @@ impl Default for InstallOptions {
         InstallOptions {
             role: true,
             extras: false,
+            group_sizes: BTreeSet::new(),
         }
     }
 }
@@ -46,12 +54,60 @@ impl InstallOptions {
     /// Whether to add the extra that never changes the function interface:
     /// the NOTIFY trigger (channel `message_store`, payload
     /// `{"category": …, "global_position": …}`) that lets subscriptions wake
-    /// without polling (default off). Consumer-group and correlation reads
-    /// need no extra index: our `get_category_messages` walks the category
-    /// index in order and filters as it goes.
+    /// without polling (default off). Correlation reads need no extra index:
+    /// our `get_category_messages` walks the category index in order and
+    /// filters as it goes.
     pub fn extras(mut self, extras: bool) -> Self {
         self.extras = extras;
         self
+    }
+
+    /// Indexes consumer groups of `size` members (2 to
+    /// [`MAX_INDEXED_GROUP_SIZE`]; call once per size your consumers use).
+    ///
+    /// Without it, a member's read walks the whole category from its start
+    /// position and hashes every stream name on the way to keep its share
+    /// (about 1/size) of the messages. With it, each member has a partial
+    /// index of the category holding only its streams, which the planner
+    /// picks for exactly that size: a member's page costs what an unfiltered
+    /// page does. Each index costs an MD5 per write, so index the sizes in
+    /// use, not every size. Building them on a populated table blocks
+    /// writes while they build (about 1.5 s per million messages measured
+    /// here); the function interface does not change.
+    pub fn consumer_group_index(mut self, size: u32) -> Self {
+        self.group_sizes.insert(size);
+        self
+    }
+
+    /// The statement creating the missing consumer-group indexes, if any are asked for.
+    fn group_index_sql(&self) -> Result<Option<String>> {
+        if self.group_sizes.is_empty() {
+            return Ok(None);
+        }
+        let mut sql = String::from("DO $install$\nBEGIN\n");
+        for &size in &self.group_sizes {
+            if !(2..=MAX_INDEXED_GROUP_SIZE).contains(&size) {
+                return Err(Error::InvalidOption {
+                    option: "consumer_group_index",
+                    problem: format!(
+                        "a consumer-group size to index must be 2 to {MAX_INDEXED_GROUP_SIZE}, got {size}"
+                    ),
+                });
+            }
+            for member in 0..size {
+                // Created only when missing, like the core indexes. The
+                // predicate is get_category_messages' member filter with the
+                // size and member as constants, so the planner matches it.
+                let name = format!("messages_group_{size}_{member}");
+                sql.push_str(&format!(
+                    "  IF to_regclass('message_store.{name}') IS NULL THEN\n    CREATE INDEX {name} ON message_store.messages \
+                     (message_store.category(stream_name), global_position)\n      \
+                     WHERE @message_store.hash_64(message_store.cardinal_id(stream_name)) % {size} = {member};\n  END IF;\n"
+                ));
+            }
+        }
+        sql.push_str("END\n$install$;\n");
+        Ok(Some(sql))
     }
 }
 
@@ -71,6 +127,7 @@ pub enum InstallOutcome {
 /// Installs into the database `pool` connects to. Idempotent; safe to run
 /// from several processes at once.
 pub(crate) async fn install(pool: &PgPool, options: &InstallOptions) -> Result<InstallOutcome> {
+    let group_indexes = options.group_index_sql()?;
     let mut tx = pool.begin().await.map_err(Error::backend)?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(INSTALL_LOCK)
@@ -100,6 +157,7 @@ pub(crate) async fn install(pool: &PgPool, options: &InstallOptions) -> Result<I
     for script in [
         Some(CORE),
         options.extras.then_some(EXTRAS),
+        group_indexes.as_deref(),
         options.role.then_some(PRIVILEGES),
     ]
     .into_iter()

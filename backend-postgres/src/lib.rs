@@ -44,7 +44,7 @@ use message_store::{
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 pub use error::{parse_duplicate_id, parse_wrong_expected_version, PostgresError};
-pub use install::{InstallOptions, InstallOutcome};
+pub use install::{InstallOptions, InstallOutcome, MAX_INDEXED_GROUP_SIZE};
 pub use notify::{ListenerHealth, CHANNEL as NOTIFY_CHANNEL};
 pub use sqlx;
 

@@ -641,6 +641,111 @@ async fn installer_is_idempotent_and_leaves_genuine_message_db_alone() {
     );
 }
 
+/// Indexing a consumer-group size on a populated database: the installer
+/// creates one partial index per member, a member's read then goes through
+/// its own index (counted in pg_stat_user_indexes) and returns exactly the
+/// streams `member_of` assigns it, and sizes outside 2..=64 are refused
+/// before anything is touched.
+#[tokio::test]
+async fn consumer_group_indexes_serve_their_members() {
+    let Some(ours) = support::options(Variant::Ours).await else {
+        return;
+    };
+    let Some(admin) = support::admin_options() else {
+        return;
+    };
+    let store = PostgresStore::connect_with(ours.clone(), PostgresStore::pool_options())
+        .await
+        .unwrap();
+    let category = unique_category("grouped");
+    for id in 0..40 {
+        store
+            .write(
+                &category.stream(&format!("{id}+part")).unwrap(),
+                vec![NewMessage::new("A", json!({ "id": id }))],
+                ExpectedVersion::Any,
+            )
+            .await
+            .unwrap();
+    }
+    let as_admin = admin.database(ours.get_database().unwrap());
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(as_admin.clone())
+        .await
+        .unwrap();
+    for size in [0, 1, 65] {
+        let error =
+            PostgresStore::install(&pool, &InstallOptions::new().consumer_group_index(size))
+                .await
+                .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidOption, "{size}: {error}");
+        assert!(error.to_string().contains(&size.to_string()), "{error}");
+    }
+    let options = InstallOptions::new().extras(true).consumer_group_index(5);
+    for _ in 0..2 {
+        let outcome = PostgresStore::install(&pool, &options).await.unwrap();
+        assert_eq!(outcome, InstallOutcome::Installed);
+    }
+    let indexes: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_indexes WHERE schemaname = 'message_store' AND indexname LIKE 'messages\\_group\\_5\\_%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(indexes, 5);
+
+    let mut conn = as_admin.connect().await.unwrap();
+    let scans = |member: u32| {
+        format!(
+            "SELECT coalesce(sum(idx_scan), 0)::bigint FROM pg_stat_user_indexes WHERE indexrelname = 'messages_group_5_{member}'"
+        )
+    };
+    let mut seen = 0;
+    for member in 0..5u32 {
+        let before: i64 = sqlx::query_scalar(&scans(member))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT stream_name FROM message_store.get_category_messages($1, 1, 1000, NULL, $2, 5)",
+        )
+        .bind(category.as_str())
+        .bind(i64::from(member))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        sqlx::query("SELECT pg_stat_force_next_flush()")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let after: i64 = sqlx::query_scalar(&scans(member))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert!(after > before, "member {member} read through its index");
+        for name in &names {
+            let cardinal = name.split_once('-').unwrap().1.split('+').next().unwrap();
+            assert_eq!(message_store::member_of(cardinal, 5), member, "{name}");
+        }
+        let through_store = store
+            .read_category(
+                &category,
+                CategoryRead::new()
+                    .consumer_group(message_store::ConsumerGroup::new(member, 5).unwrap()),
+            )
+            .await
+            .unwrap();
+        let store_names: Vec<&str> = through_store
+            .iter()
+            .map(|m| m.stream_name.as_str())
+            .collect();
+        assert_eq!(store_names, names, "member {member}");
+        seen += names.len();
+    }
+    assert_eq!(seen, 40, "the members partition the category");
+}
+
 /// Our schema's functions behave like genuine Message DB's on the grammar and
 /// hashing edge cases of message-db.md §1 and §3.2.
 #[tokio::test]

@@ -23,7 +23,8 @@ use tokio::sync::OnceCell;
 /// Which schema a database holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
-    /// Installed by `PostgresStore::install` (with the extras).
+    /// Installed by `PostgresStore::install` (with the extras and indexes for
+    /// consumer groups of 3).
     Ours,
     /// Installed by genuine Message DB's `install.sh`.
     Genuine,
@@ -84,9 +85,9 @@ async fn prepare(variant: Variant) -> Option<PgConnectOptions> {
                 .connect_with(as_admin)
                 .await
                 .unwrap();
-            let outcome = PostgresStore::install(&pool, &InstallOptions::new().extras(true))
-                .await
-                .unwrap();
+            // Groups of 3 indexed, other sizes not: the suite covers both reads.
+            let options = InstallOptions::new().extras(true).consumer_group_index(3);
+            let outcome = PostgresStore::install(&pool, &options).await.unwrap();
             assert_eq!(outcome, InstallOutcome::Installed);
             pool.close().await;
             Some(admin.database(&name).username("message_store").password(""))

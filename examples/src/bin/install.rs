@@ -2,11 +2,11 @@
 //! `DATABASE_URL` (which must exist; connect as a role that may create
 //! schemas and roles). Leaves a genuine Message DB install untouched.
 //!
-//! `cargo run -p message-store-examples --bin install -- [--no-role] [--extras]`
+//! `cargo run -p message-store-examples --bin install -- [--no-role] [--extras] [--consumer-group-size N]...`
 //!
 //! `--extras` adds the NOTIFY trigger (subscriptions wake without polling);
-//! `--no-role` skips creating the `message_store`
-//! role and its grants.
+//! `--consumer-group-size N` indexes consumer groups of N members;
+//! `--no-role` skips creating the `message_store` role and its grants.
 
 use clap::Parser;
 use message_store::Result;
@@ -25,14 +25,20 @@ struct Args {
     /// Do not create the `message_store` role or grant it privileges.
     #[arg(long)]
     no_role: bool,
+    /// Index consumer groups of this size (repeat for each size in use).
+    #[arg(long = "consumer-group-size", value_name = "SIZE")]
+    consumer_group_sizes: Vec<u32>,
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let options = InstallOptions::new()
-        .extras(args.extras)
-        .role(!args.no_role);
+    let options = args.consumer_group_sizes.iter().fold(
+        InstallOptions::new()
+            .extras(args.extras)
+            .role(!args.no_role),
+        |options, &size| options.consumer_group_index(size),
+    );
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .connect_with(PostgresStore::connect_options(&args.database_url)?)

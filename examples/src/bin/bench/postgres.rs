@@ -46,7 +46,8 @@ impl Databases {
             .connect_with(admin.clone().database(&ours))
             .await
             .unwrap();
-        PostgresStore::install(&pool, &InstallOptions::new().extras(true))
+        let options = InstallOptions::new().extras(true).consumer_group_index(4);
+        PostgresStore::install(&pool, &options)
             .await
             .expect("install ours");
         pool.close().await;
