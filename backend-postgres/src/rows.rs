@@ -19,23 +19,68 @@ where
     })
 }
 
+/// How a row's columns are read: `Checked` compares each column's SQL type
+/// with the Rust type first; `Trusted` skips that for the rows of a result
+/// whose first row passed it (every row of a result has the same types;
+/// the decoding itself still fails cleanly on malformed values).
+#[derive(Clone, Copy)]
+enum Columns {
+    Checked,
+    Trusted,
+}
+
+impl Columns {
+    fn get<'r, T>(
+        self,
+        row: &'r PgRow,
+        index: usize,
+        name: &'static str,
+    ) -> Result<T, PostgresError>
+    where
+        T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        match self {
+            Columns::Checked => column(row, index, name),
+            Columns::Trusted => row
+                .try_get_unchecked(index)
+                .map_err(|e| PostgresError::Decode {
+                    column: name,
+                    problem: e.to_string(),
+                }),
+        }
+    }
+}
+
 /// Decodes one row into a message.
 pub(crate) fn decode(row: &PgRow) -> Result<Message, PostgresError> {
-    let id: &str = column(row, 0, "id")?;
-    let stream_name: String = column(row, 1, "stream_name")?;
-    let message_type: String = column(row, 2, "type")?;
-    let position: i64 = column(row, 3, "position")?;
-    let global_position: i64 = column(row, 4, "global_position")?;
-    let data: Option<&str> = column(row, 5, "data")?;
-    let metadata: Option<&str> = column(row, 6, "metadata")?;
-    let time: NaiveDateTime = column(row, 7, "time")?;
+    decode_with(row, Columns::Checked, None)
+}
+
+/// Decodes one row; `previous` is the stream name of the row before, shared
+/// when this row has the same (every row of a stream read does).
+fn decode_with(
+    row: &PgRow,
+    columns: Columns,
+    previous: Option<&StreamName>,
+) -> Result<Message, PostgresError> {
+    let id: &str = columns.get(row, 0, "id")?;
+    let stream_name: &str = columns.get(row, 1, "stream_name")?;
+    let message_type: String = columns.get(row, 2, "type")?;
+    let position: i64 = columns.get(row, 3, "position")?;
+    let global_position: i64 = columns.get(row, 4, "global_position")?;
+    let data: Option<&str> = columns.get(row, 5, "data")?;
+    let metadata: Option<&str> = columns.get(row, 6, "metadata")?;
+    let time: NaiveDateTime = columns.get(row, 7, "time")?;
 
     let decode_error =
         |column: &'static str, problem: String| PostgresError::Decode { column, problem };
     Ok(Message {
         id: Uuid::parse_str(id).map_err(|e| decode_error("id", e.to_string()))?,
-        stream_name: StreamName::new(stream_name)
-            .map_err(|e| decode_error("stream_name", e.to_string()))?,
+        stream_name: match previous {
+            Some(name) if name.as_str() == stream_name => name.clone(),
+            _ => StreamName::new(stream_name)
+                .map_err(|e| decode_error("stream_name", e.to_string()))?,
+        },
         message_type,
         position: position_from_bigint(position, "position")?,
         global_position: position_from_bigint(global_position, "global_position")?,
@@ -46,12 +91,11 @@ pub(crate) fn decode(row: &PgRow) -> Result<Message, PostgresError> {
             None => serde_json::Value::Null,
         },
         // Any JSON another client stored is read; it never fails a whole page.
-        metadata: Metadata::from_json_lenient(match metadata {
-            Some(text) => Some(
-                serde_json::from_str(text).map_err(|e| decode_error("metadata", e.to_string()))?,
-            ),
-            None => None,
-        }),
+        metadata: match metadata {
+            Some(text) => Metadata::from_json_text_lenient(text)
+                .map_err(|e| decode_error("metadata", e.to_string()))?,
+            None => Metadata::default(),
+        },
         time: Utc.from_utc_datetime(&time),
     })
 }
@@ -68,5 +112,16 @@ pub(crate) fn position(row: &PgRow, index: usize) -> Result<u64, PostgresError> 
 
 /// Decodes every row.
 pub(crate) fn decode_all(rows: &[PgRow]) -> Result<Vec<Message>, PostgresError> {
-    rows.iter().map(decode).collect()
+    let mut messages = Vec::with_capacity(rows.len());
+    for (index, row) in rows.iter().enumerate() {
+        let columns = if index == 0 {
+            Columns::Checked
+        } else {
+            Columns::Trusted
+        };
+        let previous = messages.last().map(|m: &Message| &m.stream_name);
+        let message = decode_with(row, columns, previous)?;
+        messages.push(message);
+    }
+    Ok(messages)
 }

@@ -1,6 +1,10 @@
 //! Message metadata with Eventide's standard keys (camelCase on the wire).
 
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::message::Message;
@@ -119,46 +123,65 @@ impl Metadata {
         };
         let mut metadata = Metadata::default();
         for (key, value) in map {
-            let kept = match (key.as_str(), value) {
-                ("causationMessageStreamName", Value::String(v)) => {
-                    metadata.causation_message_stream_name = Some(v);
-                    None
-                }
-                ("correlationStreamName", Value::String(v)) => {
-                    metadata.correlation_stream_name = Some(v);
-                    None
-                }
-                ("replyStreamName", Value::String(v)) => {
-                    metadata.reply_stream_name = Some(v);
-                    None
-                }
-                ("schemaVersion", Value::String(v)) => {
-                    metadata.schema_version = Some(v);
-                    None
-                }
-                ("causationMessagePosition", Value::Number(n)) if n.is_u64() => {
-                    metadata.causation_message_position = n.as_u64();
-                    None
-                }
-                ("causationMessageGlobalPosition", Value::Number(n)) if n.is_u64() => {
-                    metadata.causation_message_global_position = n.as_u64();
-                    None
-                }
-                ("properties", Value::Object(map)) => {
-                    metadata.properties = map;
-                    None
-                }
-                ("localProperties", Value::Object(map)) => {
-                    metadata.local_properties = map;
-                    None
-                }
-                (_, value) => Some(value),
-            };
-            if let Some(value) = kept {
-                metadata.other.insert(key, value);
-            }
+            metadata.absorb(Cow::Owned(key), value);
         }
         metadata
+    }
+
+    /// [`Metadata::from_json_lenient`] read straight from JSON text (a
+    /// stored column), without building an intermediate map of the keys.
+    /// Fails only when `text` is not JSON.
+    pub fn from_json_text_lenient(text: &str) -> Result<Self, serde_json::Error> {
+        if !text.trim_start().starts_with('{') {
+            return Ok(Self::from_json_lenient(Some(serde_json::from_str(text)?)));
+        }
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let LenientObject(metadata) = LenientObject::deserialize(&mut deserializer)?;
+        deserializer.end()?;
+        Ok(metadata)
+    }
+
+    /// Takes one key of stored metadata: a standard key with a value of its
+    /// type fills its field, anything else goes to [`Metadata::other`].
+    fn absorb(&mut self, key: Cow<'_, str>, value: Value) {
+        let kept = match (key.as_ref(), value) {
+            ("causationMessageStreamName", Value::String(v)) => {
+                self.causation_message_stream_name = Some(v);
+                None
+            }
+            ("correlationStreamName", Value::String(v)) => {
+                self.correlation_stream_name = Some(v);
+                None
+            }
+            ("replyStreamName", Value::String(v)) => {
+                self.reply_stream_name = Some(v);
+                None
+            }
+            ("schemaVersion", Value::String(v)) => {
+                self.schema_version = Some(v);
+                None
+            }
+            ("causationMessagePosition", Value::Number(n)) if n.is_u64() => {
+                self.causation_message_position = n.as_u64();
+                None
+            }
+            ("causationMessageGlobalPosition", Value::Number(n)) if n.is_u64() => {
+                self.causation_message_global_position = n.as_u64();
+                None
+            }
+            ("properties", Value::Object(map)) => {
+                self.properties = map;
+                None
+            }
+            ("localProperties", Value::Object(map)) => {
+                self.local_properties = map;
+                None
+            }
+            (_, value) => Some(value),
+        };
+        if let Some(value) = kept {
+            self.other.insert(key.into_owned(), value);
+        }
     }
 
     /// The JSON to store: `None` (SQL NULL) when empty.
@@ -199,6 +222,65 @@ pub(crate) fn json_contains(value: &Value, needle: char) -> bool {
             .iter()
             .any(|(key, value)| key.contains(needle) || json_contains(value, needle)),
         _ => false,
+    }
+}
+
+/// A JSON object read leniently into [`Metadata`], key by key.
+struct LenientObject(Metadata);
+
+impl<'de> Deserialize<'de> for LenientObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = LenientObject;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LenientObject, A::Error> {
+                let mut metadata = Metadata::default();
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    let value: Value = map.next_value()?;
+                    metadata.absorb(key, value);
+                }
+                Ok(LenientObject(metadata))
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// An object key, borrowed from the text when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+
+            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key.to_owned())))
+            }
+
+            fn visit_string<E>(self, key: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key)))
+            }
+        }
+
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 
@@ -256,5 +338,70 @@ mod tests {
         assert!(Metadata::from_json(None).unwrap().is_empty());
         assert!(Metadata::from_json(Some(Value::Null)).unwrap().is_empty());
         assert!(Metadata::from_json(Some(json!([1]))).is_err());
+    }
+
+    #[test]
+    fn reading_text_matches_reading_a_value() {
+        let cases = [
+            "null",
+            "[1, 2]",
+            "\"text\"",
+            "7",
+            "{}",
+            r#"{"correlationStreamName": "someCorrelation-123"}"#,
+            r#"{"schemaVersion": 2, "correlationStreamName": "a-1", "x": {"y": [1]}}"#,
+            r#"{"causationMessagePosition": -1, "causationMessageGlobalPosition": 9}"#,
+            r#"{"properties": {"a": 1}, "localProperties": 3, "replyStreamName": "r-1"}"#,
+            r#"{"caf\u00e9": "\u00e9t\u00e9", "causationMessageStreamName": "c-\"1\""}"#,
+            r#" {"a": 1} "#,
+        ];
+        for text in cases {
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                Metadata::from_json_text_lenient(text).unwrap(),
+                Metadata::from_json_lenient(Some(value)),
+                "{text}"
+            );
+        }
+        for bad in ["{", "{\"a\": }", "{} x", ""] {
+            assert!(Metadata::from_json_text_lenient(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            "[a-z\\-\"é]{0,6}".prop_map(Value::from),
+        ];
+        let key = prop_oneof![
+            Just("correlationStreamName".to_owned()),
+            Just("causationMessagePosition".to_owned()),
+            Just("properties".to_owned()),
+            Just("schemaVersion".to_owned()),
+            "[a-z\"é]{1,4}",
+        ];
+        leaf.prop_recursive(3, 24, 4, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(key.clone(), inner, 0..5)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Any JSON a client stored reads the same from text as from a value.
+        #[test]
+        fn any_stored_json_reads_the_same_from_text(value in json_value()) {
+            let text = value.to_string();
+            proptest::prop_assert_eq!(
+                Metadata::from_json_text_lenient(&text).unwrap(),
+                Metadata::from_json_lenient(Some(value))
+            );
+        }
     }
 }

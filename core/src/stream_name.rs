@@ -72,8 +72,8 @@ pub struct StreamName(Arc<str>);
 
 impl StreamName {
     /// Validates and wraps a stream name.
-    pub fn new(name: impl Into<String>) -> Result<Self> {
-        let name = name.into();
+    pub fn new(name: impl AsRef<str>) -> Result<Self> {
+        let name = name.as_ref();
         let problem = if name.is_empty() {
             Some(NameProblem::Empty)
         } else if name.contains('\0') {
@@ -85,7 +85,7 @@ impl StreamName {
         };
         match problem {
             Some(problem) => Err(Error::InvalidStreamName {
-                name: printable(&name),
+                name: printable(name),
                 problem,
             }),
             None => Ok(StreamName(name.into())),
