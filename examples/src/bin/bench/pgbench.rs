@@ -78,3 +78,13 @@ pub fn paging_script(category: &str) -> String {
         "SELECT * FROM message_store.get_category_messages('{category}', :pos, 1000) \\aset\n\\set pos :global_position + 1\n"
     )
 }
+
+/// One page of `category` from one of ten start positions spread over its
+/// `total` messages, with `filter` (SQL for the correlation and consumer-group
+/// arguments), as the client-side page figures read them.
+pub fn filtered_page_script(category: &str, total: u64, filter: &str) -> String {
+    let step = total / 10;
+    format!(
+        "\\set step random(0, 9)\nSELECT * FROM message_store.get_category_messages('{category}', 1 + :step * {step}, 1000, {filter});\n"
+    )
+}

@@ -457,13 +457,20 @@ pub async fn run(databases: &Databases, runs: usize, scale: u64) -> Vec<Figure> 
     };
     let group = CategoryRead::new().consumer_group(ConsumerGroup::new(1, 4).unwrap());
     let correlated = CategoryRead::new().correlation("corrA").unwrap();
-    for (name, options, target) in [
+    let genuine_url = databases.url(&databases.genuine);
+    for (name, options, filter_sql, target) in [
         (
             "consumer-group page (member 1 of 4), 1000 msgs",
             group,
+            "NULL, 1, 4",
             ">= 10x",
         ),
-        ("correlation page (10% match), 1000 msgs", correlated, ""),
+        (
+            "correlation page (10% match), 1000 msgs",
+            correlated,
+            "'corrA'",
+            "",
+        ),
     ] {
         let (mut mine, mut reference) = (Vec::new(), Vec::new());
         for _ in 0..runs {
@@ -475,6 +482,24 @@ pub async fn run(databases: &Databases, runs: usize, scale: u64) -> Vec<Figure> 
                 .reference("genuine Message DB", median(&reference))
                 .lower_is_better()
                 .target(target),
+        );
+        // The same pages as the server alone serves them: pgbench calling
+        // get_category_messages on each schema, no client decoding.
+        let script = pgbench::filtered_page_script("benchCat", total, filter_sql);
+        let (mut mine, mut reference) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            mine.push(1000.0 / pgbench::tps(&url, &script, 1, 100, &[]));
+            reference.push(1000.0 / pgbench::tps(&genuine_url, &script, 1, 20, &[]));
+        }
+        figures.push(
+            Figure::new(
+                format!("{name}, server only (pgbench)"),
+                "postgres ours",
+                "ms",
+                mine,
+            )
+            .reference("genuine Message DB", median(&reference))
+            .lower_is_better(),
         );
     }
 
