@@ -40,8 +40,9 @@ pub(crate) struct Warm {
 struct State {
     /// Most recently parked last.
     parked: Vec<Parked>,
-    /// True while a task is returning idle connections to the pool.
-    reaping: bool,
+    /// The task returning idle connections to the pool, while it runs. (A
+    /// store used from several runtimes may outlive the one it ran on.)
+    reaper: Option<tokio::task::JoinHandle<()>>,
 }
 
 struct Parked {
@@ -96,9 +97,12 @@ impl Warm {
             taken,
             parked: now,
         });
-        if !state.reaping {
-            state.reaping = true;
-            runtime.spawn(reap(Arc::downgrade(self)));
+        if state
+            .reaper
+            .as_ref()
+            .is_none_or(|reaper| reaper.is_finished())
+        {
+            state.reaper = Some(runtime.spawn(reap(Arc::downgrade(self))));
         }
     }
 }
@@ -133,8 +137,11 @@ async fn reap(warm: Weak<Warm>) {
                 .take_while(|p| closed || now.duration_since(p.parked) >= IDLE_LIMIT)
                 .count();
             let idle: Vec<Parked> = state.parked.drain(..stale).collect();
-            state.reaping = !state.parked.is_empty();
-            (idle, !state.reaping)
+            let done = state.parked.is_empty();
+            if done {
+                state.reaper = None;
+            }
+            (idle, done)
         };
         let (idle, done) = idle;
         drop(idle); // back to the pool, outside the lock
