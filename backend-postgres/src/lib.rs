@@ -218,10 +218,15 @@ impl PostgresStore {
         self.inner.pool.options().get_max_connections() + 1
     }
 
-    /// The pool, for queries of your own. The store keeps the connection of a
-    /// completed call out of the pool for up to a second of idleness, for its
-    /// next call (never while the pool is at its limit), so closing the pool
-    /// while the store lives may wait that long.
+    /// The pool, for queries of your own.
+    ///
+    /// The store keeps the connection of a completed call out of the pool for
+    /// its next call, until it has been unused for a second (never when the
+    /// pool is at its limit with nothing idle). So: closing the pool while the
+    /// store lives may wait that long; the pool's `before_acquire` and
+    /// `after_release` hooks run only when a connection goes through the
+    /// pool, not for each store call; and a connection may exceed the pool's
+    /// `max_lifetime` by up to a minute (the longest the store keeps one).
     pub fn pool(&self) -> &PgPool {
         &self.inner.pool
     }

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnection, PgPool};
+use sqlx::postgres::{PgConnection, PgDatabaseError, PgPool, PgSeverity};
 use sqlx::Postgres;
 
 /// How long a parked connection waits for the store's next call.
@@ -63,10 +63,15 @@ impl Warm {
 
     /// A connection for one call: the most recently parked one, or one from the pool.
     pub(crate) async fn lease(self: &Arc<Self>) -> Result<Lease, sqlx::Error> {
-        let parked = self.lock().parked.pop();
+        let (parked, idle) = {
+            let mut state = self.lock();
+            let idle = state.take_idle(Instant::now(), self.pool.is_closed());
+            (state.parked.pop(), idle)
+        };
+        drop(idle); // back to the pool, outside the lock
         let (conn, taken) = match parked {
-            Some(p) if !self.pool.is_closed() => (p.conn, p.taken),
-            _ => (self.pool.acquire().await?, Instant::now()),
+            Some(p) => (p.conn, p.taken),
+            None => (self.pool.acquire().await?, Instant::now()),
         };
         Ok(Lease {
             warm: Arc::clone(self),
@@ -82,71 +87,94 @@ impl Warm {
 
     /// Parks a connection whose last statement completed, or lets it go back to the pool.
     fn park(self: &Arc<Self>, conn: PoolConnection<Postgres>, taken: Instant) {
-        let now = Instant::now();
         let saturated = self.pool.size() >= self.pool.options().get_max_connections()
             && self.pool.num_idle() == 0;
-        if self.pool.is_closed() || saturated || now.duration_since(taken) >= HOLD_LIMIT {
+        if self.pool.is_closed() || saturated || taken.elapsed() >= HOLD_LIMIT {
             return; // dropping it returns it to the pool
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let mut state = self.lock();
-        state.parked.push(Parked {
-            conn,
-            taken,
-            parked: now,
-        });
-        if state
-            .reaper
-            .as_ref()
-            .is_none_or(|reaper| reaper.is_finished())
-        {
-            state.reaper = Some(runtime.spawn(reap(Arc::downgrade(self))));
-        }
+        let idle = {
+            let mut state = self.lock();
+            let now = Instant::now();
+            let idle = state.take_idle(now, false);
+            state.parked.push(Parked {
+                conn,
+                taken,
+                parked: now,
+            });
+            if state
+                .reaper
+                .as_ref()
+                .is_none_or(|reaper| reaper.is_finished())
+            {
+                state.reaper = Some(runtime.spawn(reap(Arc::downgrade(self))));
+            }
+            idle
+        };
+        drop(idle);
+    }
+}
+
+impl State {
+    /// Takes the connections parked [`IDLE_LIMIT`] or longer (all of them
+    /// when `all`), to be dropped back into the pool outside the lock.
+    fn take_idle(&mut self, now: Instant, all: bool) -> Vec<Parked> {
+        // Parked in time order (each push reads the clock under the lock),
+        // so the idle ones are a prefix.
+        let stale = self
+            .parked
+            .iter()
+            .take_while(|p| all || now.duration_since(p.parked) >= IDLE_LIMIT)
+            .count();
+        self.parked.drain(..stale).collect()
     }
 }
 
 impl Drop for Warm {
     fn drop(&mut self) {
         // Dropping a pooled connection spawns its return to the pool, which
-        // needs a runtime; without one (a store dropped after its runtime),
-        // the connections are detached and their sockets simply closed.
-        if tokio::runtime::Handle::try_current().is_err() {
-            let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-            for parked in state.parked.drain(..) {
-                drop(parked.conn.detach());
+        // needs a runtime. Without one (a store dropped after its runtime
+        // ended), a throwaway runtime takes those tasks and drops them
+        // unrun: the sockets close and the pool counts the connections gone.
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if state.parked.is_empty() || tokio::runtime::Handle::try_current().is_ok() {
+            return;
+        }
+        let parked = std::mem::take(&mut state.parked);
+        match tokio::runtime::Builder::new_current_thread().build() {
+            Ok(runtime) => {
+                let _entered = runtime.enter();
+                drop(parked);
             }
+            // Cannot happen short of resource exhaustion; leaking beats a
+            // panic in a destructor.
+            Err(_) => std::mem::forget(parked),
         }
     }
 }
 
-/// Returns connections parked longer than [`IDLE_LIMIT`] to the pool, until none is parked.
+/// Returns connections to the pool once parked [`IDLE_LIMIT`], until none is parked.
 async fn reap(warm: Weak<Warm>) {
+    let mut wake = Instant::now() + IDLE_LIMIT;
     loop {
-        tokio::time::sleep(IDLE_LIMIT).await;
+        tokio::time::sleep_until(wake.into()).await;
         let Some(warm) = warm.upgrade() else { return };
-        let idle = {
+        let (idle, next) = {
             let mut state = warm.lock();
-            let now = Instant::now();
-            let closed = warm.pool.is_closed();
-            // Parked in order, so the idle ones are a prefix.
-            let stale = state
-                .parked
-                .iter()
-                .take_while(|p| closed || now.duration_since(p.parked) >= IDLE_LIMIT)
-                .count();
-            let idle: Vec<Parked> = state.parked.drain(..stale).collect();
-            let done = state.parked.is_empty();
-            if done {
+            let idle = state.take_idle(Instant::now(), warm.pool.is_closed());
+            // Sleep until the oldest connection still parked turns idle.
+            let next = state.parked.first().map(|p| p.parked + IDLE_LIMIT);
+            if next.is_none() {
                 state.reaper = None;
             }
-            (idle, done)
+            (idle, next)
         };
-        let (idle, done) = idle;
         drop(idle); // back to the pool, outside the lock
-        if done {
-            return;
+        match next {
+            Some(next) => wake = next,
+            None => return,
         }
     }
 }
@@ -160,22 +188,38 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
-    /// Ends the call: parks the connection unless `result` says it is broken.
+    /// Ends the call: parks the connection when its statement completed
+    /// (successfully, or refused by the server with the session going on);
+    /// closes it when the connection or the session failed; otherwise (a
+    /// client-side error such as a decoding one) gives it back to the pool,
+    /// which tests it.
     pub(crate) fn done<T>(mut self, result: &Result<T, sqlx::Error>) {
-        let reusable = match result {
-            Ok(_) => true,
-            // The server refused the statement and carries on with the session.
-            Err(error @ sqlx::Error::Database(_)) => !crate::is_connection_error(error),
-            Err(_) => false,
+        let Some(mut conn) = self.conn.take() else {
+            return;
         };
-        if let Some(mut conn) = self.conn.take() {
-            if reusable {
-                self.warm.park(conn, self.taken);
-            } else {
+        match result {
+            Ok(_) => self.warm.park(conn, self.taken),
+            Err(error @ sqlx::Error::Database(database)) => {
+                if crate::is_connection_error(error) || ends_session(database.as_ref()) {
+                    conn.close_on_drop();
+                } else {
+                    self.warm.park(conn, self.taken);
+                }
+            }
+            Err(sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_)) => {
                 conn.close_on_drop();
             }
+            Err(_) => {} // dropped: back to the pool, which tests it
         }
     }
+}
+
+/// True for a FATAL or PANIC report: the server ended the session whatever
+/// its SQLSTATE (for example 40001 on a hot standby in conflict with recovery).
+fn ends_session(error: &dyn sqlx::error::DatabaseError) -> bool {
+    error
+        .try_downcast_ref::<PgDatabaseError>()
+        .is_some_and(|e| matches!(e.severity(), PgSeverity::Fatal | PgSeverity::Panic))
 }
 
 impl Deref for Lease {

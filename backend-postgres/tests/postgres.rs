@@ -438,6 +438,42 @@ async fn store_calls_leave_the_pool_to_its_other_callers() {
     }
 }
 
+/// A store whose connections are kept for its next call can be dropped after
+/// its runtime has ended, even with a pool that maintains a minimum of
+/// connections (whose return to the pool spawns a task).
+#[test]
+fn a_store_outliving_its_runtime_drops_cleanly() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = runtime.block_on(async {
+        let options = support::options(Variant::Genuine).await?;
+        let store = PostgresStore::connect_with(
+            options,
+            PostgresStore::pool_options()
+                .min_connections(1)
+                .max_connections(3),
+        )
+        .await
+        .unwrap();
+        let stream = unique_category("outlived").stream("1").unwrap();
+        store
+            .write(
+                &stream,
+                vec![NewMessage::new("A", json!({}))],
+                ExpectedVersion::Any,
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.stream_version(&stream).await.unwrap(), Some(0));
+        Some(store)
+    });
+    drop(runtime);
+    drop(store);
+}
+
 /// When the LISTEN connection is killed, the listener reconnects and a caught-up
 /// subscription still wakes for a new write (the poll interval is an hour).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

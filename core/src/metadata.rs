@@ -144,6 +144,20 @@ impl Metadata {
     /// Takes one key of stored metadata: a standard key with a value of its
     /// type fills its field, anything else goes to [`Metadata::other`].
     fn absorb(&mut self, key: Cow<'_, str>, value: Value) {
+        // A key met again replaces what it gave before, as in a JSON value
+        // (jsonb never stores duplicates; other JSON text may).
+        match key.as_ref() {
+            "causationMessageStreamName" => self.causation_message_stream_name = None,
+            "correlationStreamName" => self.correlation_stream_name = None,
+            "replyStreamName" => self.reply_stream_name = None,
+            "schemaVersion" => self.schema_version = None,
+            "causationMessagePosition" => self.causation_message_position = None,
+            "causationMessageGlobalPosition" => self.causation_message_global_position = None,
+            "properties" => self.properties = Map::new(),
+            "localProperties" => self.local_properties = Map::new(),
+            _ => {}
+        }
+        self.other.remove(key.as_ref());
         let kept = match (key.as_ref(), value) {
             ("causationMessageStreamName", Value::String(v)) => {
                 self.causation_message_stream_name = Some(v);
@@ -356,6 +370,19 @@ mod tests {
             r#" {"a": 1} "#,
         ];
         for text in cases {
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                Metadata::from_json_text_lenient(text).unwrap(),
+                Metadata::from_json_lenient(Some(value)),
+                "{text}"
+            );
+        }
+        // Repeated keys: the last one counts, as when parsing to a value.
+        for text in [
+            r#"{"schemaVersion": "1", "schemaVersion": 2}"#,
+            r#"{"schemaVersion": 2, "schemaVersion": "1"}"#,
+            r#"{"properties": {"a": 1}, "properties": {"b": 2}, "x": 1, "x": 2}"#,
+        ] {
             let value: Value = serde_json::from_str(text).unwrap();
             assert_eq!(
                 Metadata::from_json_text_lenient(text).unwrap(),

@@ -85,7 +85,9 @@ pub trait MessageStore: Debug + Display + Send + Sync + 'static {
     /// pages of `options.limit()` as the returned stream is consumed, the
     /// next page requested while the current one is handed out (see
     /// [`paging::pages`]). A backend may override it to overlap more, never to
-    /// yield something else.
+    /// yield something else. The request for the next page is in flight
+    /// while the stream is held: on a backend with a connection pool it holds
+    /// a connection until the stream is polled again or dropped.
     fn stream_messages<'a>(
         &'a self,
         stream: &StreamName,
@@ -112,7 +114,9 @@ pub trait MessageStore: Debug + Display + Send + Sync + 'static {
     /// filters, fetched in pages of `options.limit()` as the returned stream
     /// is consumed, the next page requested while the current one is handed
     /// out (see [`paging::pages`]). A backend may override it to overlap
-    /// more, never to yield something else.
+    /// more, never to yield something else. As with
+    /// [`MessageStore::stream_messages`], the next page's request holds a
+    /// pooled connection while the stream is held.
     fn category_messages<'a>(
         &'a self,
         category: &Category,

@@ -153,11 +153,11 @@ pub struct Category(Arc<str>);
 
 impl Category {
     /// Validates and wraps a category name.
-    pub fn new(name: impl Into<String>) -> Result<Self> {
-        let name = name.into();
-        match category_problem(&name) {
+    pub fn new(name: impl AsRef<str>) -> Result<Self> {
+        let name = name.as_ref();
+        match category_problem(name) {
             Some(problem) => Err(Error::InvalidCategory {
-                name: printable(&name),
+                name: printable(name),
                 problem,
             }),
             None => Ok(Category(name.into())),
