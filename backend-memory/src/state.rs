@@ -3,11 +3,10 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use message_store::{
-    stream_name, Category, CategoryRead, Error, ExpectedVersion, Message, Metadata, NewMessage,
-    Result, StreamName, StreamRead,
+    stream_name, Category, CategoryRead, Error, ExpectedVersion, JsonData, Message, Metadata,
+    NewMessage, Result, StreamName, StreamRead,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde_json::Value;
 use uuid::Uuid;
 
 /// Messages in global order plus the indexes reads need. The maps use
@@ -38,7 +37,7 @@ struct Stored {
     position: u64,
     global_position: u64,
     time: DateTime<Utc>,
-    data: Value,
+    data: JsonData,
     metadata: Option<Box<Metadata>>,
 }
 
@@ -131,7 +130,7 @@ impl State {
                 position,
                 global_position: self.last_global_position,
                 time,
-                data: new.data,
+                data: JsonData::from_value(new.data),
                 metadata,
             });
             stream_indexes.push(index);

@@ -1,7 +1,7 @@
 //! Decoding the `message_store.message` rows every reader returns.
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
-use message_store::{Message, Metadata, StreamName};
+use message_store::{JsonData, Message, Metadata, StreamName};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
@@ -86,9 +86,9 @@ fn decode_with(
         global_position: position_from_bigint(global_position, "global_position")?,
         data: match data {
             Some(text) => {
-                serde_json::from_str(text).map_err(|e| decode_error("data", e.to_string()))?
+                JsonData::from_json_text(text).map_err(|e| decode_error("data", e.to_string()))?
             }
-            None => serde_json::Value::Null,
+            None => JsonData::from_value(serde_json::Value::Null),
         },
         // Any JSON another client stored is read; it never fails a whole page.
         metadata: match metadata {

@@ -269,7 +269,7 @@ impl Case<'_> {
             message_type: message.message_type.clone(),
             position: message.position,
             global_position: message.global_position,
-            data: message.data.clone(),
+            data: message.data.to_value(),
             correlation: message.metadata.correlation_stream_name.clone(),
         }
     }

@@ -41,6 +41,7 @@
 
 pub mod consumer;
 mod consumer_group;
+mod data;
 mod error;
 mod ext;
 mod message;
@@ -53,6 +54,7 @@ pub mod subscription;
 mod version;
 
 pub use consumer_group::{hash_64, member_of, ConsumerGroup, MAX_CONSUMER_GROUP_SIZE};
+pub use data::JsonData;
 pub use error::{ConsumerGroupProblem, Error, ErrorKind, NameProblem, Result};
 pub use ext::MessageStoreExt;
 pub use message::{validate_write, Message, NewMessage, TypedMessage};

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::data::JsonData;
 use crate::error::{printable, Error, NameProblem, Result};
 use crate::metadata::{json_contains, Metadata};
 use crate::stream_name::{Category, StreamName};
@@ -104,8 +105,9 @@ pub struct Message {
     pub position: u64,
     /// Its position in the whole store: starts at 1, strictly increasing, may have gaps.
     pub global_position: u64,
-    /// The data (JSON `null` when stored as SQL NULL).
-    pub data: Value,
+    /// The data (JSON `null` when stored as SQL NULL): shared by the
+    /// message's clones, parsed when looked at (see [`JsonData`]).
+    pub data: JsonData,
     /// The metadata (empty when stored as SQL NULL).
     pub metadata: Metadata,
     /// When it was written: UTC, microsecond precision, the same for every
@@ -116,7 +118,7 @@ pub struct Message {
 impl Message {
     /// Decodes the data into `T`; the error names the stream, position and type.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
-        T::deserialize(&self.data).map_err(|source| Error::Decode {
+        self.data.decode().map_err(|source| Error::Decode {
             stream: self.stream_name.as_str().to_owned(),
             position: self.position,
             global_position: self.global_position,
@@ -268,7 +270,7 @@ mod tests {
             message_type: "Deposited".into(),
             position: 3,
             global_position: 17,
-            data: json!({"amount": "ten"}),
+            data: json!({"amount": "ten"}).into(),
             metadata: Metadata::default(),
             time: Utc::now(),
         };

@@ -81,7 +81,7 @@ pub(crate) fn parked_copy(
         PARKED_FROM.to_owned(),
         serde_json::to_value(&from).expect("parked-from record serializes"),
     );
-    NewMessage::new(message.message_type.clone(), message.data.clone()).with_metadata(metadata)
+    NewMessage::new(message.message_type.clone(), message.data.to_value()).with_metadata(metadata)
 }
 
 /// Writes the parked copy; if this very copy is already there (an earlier
