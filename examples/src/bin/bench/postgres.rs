@@ -198,7 +198,7 @@ pub async fn run(databases: &Databases, runs: usize, scale: u64) -> Vec<Figure> 
         WriteWorkload {
             name: "single writes, 1 writer, one stream",
             writers: 1,
-            per_writer: 1000,
+            per_writer: 2000,
             large: false,
             stream: |_, _| "benchW1-0".to_owned(),
             pgbench_stream: "'pgbenchW1-' || :run",
@@ -207,7 +207,7 @@ pub async fn run(databases: &Databases, runs: usize, scale: u64) -> Vec<Figure> 
         WriteWorkload {
             name: "single writes, 1 writer, 1000 streams of one category",
             writers: 1,
-            per_writer: 1000,
+            per_writer: 2000,
             large: false,
             stream: |_, i| format!("benchW2-{}", i % 1000),
             pgbench_stream: "'pgbenchW2-' || :id",
@@ -216,7 +216,7 @@ pub async fn run(databases: &Databases, runs: usize, scale: u64) -> Vec<Figure> 
         WriteWorkload {
             name: "single writes, 8 writers, a category each",
             writers: 8,
-            per_writer: 250,
+            per_writer: 500,
             large: false,
             stream: |w, i| format!("benchW3c{w}-{}", i % 100),
             pgbench_stream: "'pgbenchW3c' || :client_id || '-' || :id",
@@ -225,7 +225,7 @@ pub async fn run(databases: &Databases, runs: usize, scale: u64) -> Vec<Figure> 
         WriteWorkload {
             name: "single writes 1 KiB, 1 writer, 1000 streams",
             writers: 1,
-            per_writer: 1000,
+            per_writer: 2000,
             large: true,
             stream: |_, i| format!("benchW5-{}", i % 1000),
             pgbench_stream: "'pgbenchW5-' || :id",
