@@ -163,6 +163,8 @@ async fn receive(notifier: &Weak<Notifier>, listener: &mut PgListener) -> Result
             return Ok(());
         };
         match next {
+            // A payload without a category (the trigger leaves out names too
+            // long for NOTIFY) or of another shape wakes every subscription.
             Ok(Some(notification)) => match serde_json::from_str::<Payload>(notification.payload())
             {
                 Ok(payload) => strong.wake(&payload.category, payload.global_position),

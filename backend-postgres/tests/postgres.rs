@@ -525,6 +525,44 @@ async fn subscription_wakes_after_the_listener_connection_is_killed() {
     );
 }
 
+/// NOTIFY payloads must stay under 8000 bytes: a write to a category whose
+/// name is longer still succeeds, and its notification (without the
+/// category) wakes the category's subscription all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_category_too_long_for_notify_still_wakes_its_subscription() {
+    let Some(store) = support::store(Variant::Ours).await else {
+        return;
+    };
+    let name = format!("{}{}", "a".repeat(8100), Uuid::new_v4().simple());
+    let category = Category::new(name).unwrap();
+    let opts = SubscribeOptions::new()
+        .poll_interval(Duration::from_secs(3600))
+        .unwrap();
+    let mut subscription = store.subscribe(&category, opts).await.unwrap();
+    wait_until("the listener is up", || {
+        store.listener_health().unwrap().connected
+    })
+    .await;
+    let stream = category.stream("1").unwrap();
+    let writer = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        store
+            .write(
+                &stream,
+                vec![NewMessage::new("Long", json!({}))],
+                ExpectedVersion::Any,
+            )
+            .await
+            .unwrap();
+    };
+    let (batch, ()) = futures::join!(
+        async { tokio::time::timeout(Duration::from_secs(20), subscription.next_batch()).await },
+        writer
+    );
+    let batch = batch.expect("woken by the notification").unwrap();
+    assert_eq!(batch[0].message_type, "Long");
+}
+
 /// Connection problems are clear errors that name the problem.
 #[tokio::test]
 async fn connection_failures_are_clear_errors() {

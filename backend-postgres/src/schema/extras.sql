@@ -2,13 +2,20 @@
 
 -- A notification per written message on channel 'message_store', payload
 -- {"category": "<category>", "global_position": <n>}, delivered at commit.
+-- A payload must stay under 8000 bytes: for a longer category name the
+-- category is left out, and listeners wake every subscription instead.
 CREATE OR REPLACE FUNCTION message_store.notify_message_written()
 RETURNS trigger LANGUAGE plpgsql
 AS $fn$
-BEGIN
-  PERFORM pg_notify('message_store', json_build_object(
+DECLARE
+  payload text := json_build_object(
     'category', message_store.category(NEW.stream_name),
-    'global_position', NEW.global_position)::text);
+    'global_position', NEW.global_position)::text;
+BEGIN
+  IF octet_length(payload) >= 8000 THEN
+    payload := json_build_object('global_position', NEW.global_position)::text;
+  END IF;
+  PERFORM pg_notify('message_store', payload);
   RETURN NULL;
 END;
 $fn$;
