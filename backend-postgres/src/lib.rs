@@ -562,18 +562,10 @@ impl MessageStore for PostgresStore {
         stream: &StreamName,
         options: StreamRead,
     ) -> BoxStream<'a, Result<Message>> {
-        let stream = stream.clone();
-        let batch = options.limit();
-        paging::pages(
-            batch,
-            options.position(),
-            move |position| {
-                let stream = stream.clone();
-                async move {
-                    let options = StreamRead::new().from_position(position).batch_size(batch);
-                    raw_page(self.stream_rows(&stream, &options).await?, 3)
-                }
-            },
+        paging::stream_pages(
+            stream,
+            options,
+            move |stream, read| async move { raw_page(self.stream_rows(&stream, &read).await?, 3) },
             |rows| Ok(rows::decode_all(&rows)?),
         )
     }
@@ -583,14 +575,11 @@ impl MessageStore for PostgresStore {
         category: &Category,
         options: CategoryRead,
     ) -> BoxStream<'a, Result<Message>> {
-        let category = category.clone();
-        paging::pages(
-            options.limit(),
-            options.position(),
-            move |position| {
-                let category = category.clone();
-                let options = options.clone().from_position(position);
-                async move { raw_page(self.category_rows(&category, &options).await?, 4) }
+        paging::category_pages(
+            category,
+            options,
+            move |category, read| async move {
+                raw_page(self.category_rows(&category, &read).await?, 4)
             },
             |rows| Ok(rows::decode_all(&rows)?),
         )

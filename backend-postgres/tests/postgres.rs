@@ -474,6 +474,34 @@ fn a_store_outliving_its_runtime_drops_cleanly() {
     drop(store);
 }
 
+/// Writes a `message_type` message to `{category}-1` while the caught-up
+/// subscription waits (its poll interval is an hour, so only a wake-up from
+/// the write gets it the batch); fails after 20 s without one.
+async fn write_while_waiting(
+    store: &PostgresStore,
+    subscription: &mut Box<dyn message_store::Subscription>,
+    category: &Category,
+    message_type: &str,
+) -> Vec<Message> {
+    let stream = category.stream("1").unwrap();
+    let writer = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        store
+            .write(
+                &stream,
+                vec![NewMessage::new(message_type, json!({}))],
+                ExpectedVersion::Any,
+            )
+            .await
+            .unwrap();
+    };
+    let (batch, ()) = futures::join!(
+        async { tokio::time::timeout(Duration::from_secs(20), subscription.next_batch()).await },
+        writer
+    );
+    batch.expect("woken by the write").unwrap()
+}
+
 /// When the LISTEN connection is killed, the listener reconnects and a caught-up
 /// subscription still wakes for a new write (the poll interval is an hour).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -499,25 +527,7 @@ async fn subscription_wakes_after_the_listener_connection_is_killed() {
         1,
         "the listener's connection was found and killed"
     );
-    let stream = category.stream("1").unwrap();
-    let writer = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        store
-            .write(
-                &stream,
-                vec![NewMessage::new("AfterKill", json!({}))],
-                ExpectedVersion::Any,
-            )
-            .await
-            .unwrap();
-    };
-    let (batch, ()) = futures::join!(
-        async { tokio::time::timeout(Duration::from_secs(20), subscription.next_batch()).await },
-        writer
-    );
-    let batch = batch
-        .expect("woken after the listener reconnected")
-        .unwrap();
+    let batch = write_while_waiting(&store, &mut subscription, &category, "AfterKill").await;
     assert_eq!(batch[0].message_type, "AfterKill");
     assert!(
         store.listener_health().unwrap().connections >= 2,
@@ -543,23 +553,7 @@ async fn a_category_too_long_for_notify_still_wakes_its_subscription() {
         store.listener_health().unwrap().connected
     })
     .await;
-    let stream = category.stream("1").unwrap();
-    let writer = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        store
-            .write(
-                &stream,
-                vec![NewMessage::new("Long", json!({}))],
-                ExpectedVersion::Any,
-            )
-            .await
-            .unwrap();
-    };
-    let (batch, ()) = futures::join!(
-        async { tokio::time::timeout(Duration::from_secs(20), subscription.next_batch()).await },
-        writer
-    );
-    let batch = batch.expect("woken by the notification").unwrap();
+    let batch = write_while_waiting(&store, &mut subscription, &category, "Long").await;
     assert_eq!(batch[0].message_type, "Long");
 }
 

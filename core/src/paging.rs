@@ -17,7 +17,8 @@ use futures::stream::{self, BoxStream, Stream, StreamExt};
 
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::read::BatchSize;
+use crate::read::{BatchSize, CategoryRead, StreamRead};
+use crate::stream_name::{Category, StreamName};
 
 /// One page as fetched, before decoding.
 #[derive(Debug)]
@@ -83,6 +84,57 @@ where
         ready: None,
     }
     .boxed()
+}
+
+/// [`pages`] over a stream: `fetch(stream, read)` reads one page with the
+/// read's options (the start position advancing page by page).
+pub fn stream_pages<'a, R, F, Fut, D>(
+    stream: &StreamName,
+    options: StreamRead,
+    fetch: F,
+    decode: D,
+) -> BoxStream<'a, Result<Message>>
+where
+    R: Send + 'a,
+    F: Fn(StreamName, StreamRead) -> Fut + Send + Sync + 'a,
+    Fut: Future<Output = Result<RawPage<R>>> + Send + 'a,
+    D: Fn(R) -> Result<Vec<Message>> + Send + Sync + 'a,
+{
+    let stream = stream.clone();
+    let batch = options.limit();
+    pages(
+        batch,
+        options.position(),
+        move |position| {
+            let read = StreamRead::new().from_position(position).batch_size(batch);
+            fetch(stream.clone(), read)
+        },
+        decode,
+    )
+}
+
+/// [`pages`] over a category: `fetch(category, read)` reads one page with
+/// the read's options and filters (the start position advancing page by page).
+pub fn category_pages<'a, R, F, Fut, D>(
+    category: &Category,
+    options: CategoryRead,
+    fetch: F,
+    decode: D,
+) -> BoxStream<'a, Result<Message>>
+where
+    R: Send + 'a,
+    F: Fn(Category, CategoryRead) -> Fut + Send + Sync + 'a,
+    Fut: Future<Output = Result<RawPage<R>>> + Send + 'a,
+    D: Fn(R) -> Result<Vec<Message>> + Send + Sync + 'a,
+{
+    let category = category.clone();
+    let (batch, start) = (options.limit(), options.position());
+    pages(
+        batch,
+        start,
+        move |position| fetch(category.clone(), options.clone().from_position(position)),
+        decode,
+    )
 }
 
 struct Pages<'a, R> {

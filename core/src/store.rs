@@ -93,18 +93,12 @@ pub trait MessageStore: Debug + Display + Send + Sync + 'static {
         stream: &StreamName,
         options: StreamRead,
     ) -> BoxStream<'a, Result<Message>> {
-        let stream = stream.clone();
-        let batch = options.limit();
-        paging::pages(
-            batch,
-            options.position(),
-            move |position| {
-                let stream = stream.clone();
-                async move {
-                    let options = StreamRead::new().from_position(position).batch_size(batch);
-                    let page = self.read_stream(&stream, options).await?;
-                    Ok(RawPage::decoded(page, |m| m.position))
-                }
+        paging::stream_pages(
+            stream,
+            options,
+            move |stream, read| async move {
+                let page = self.read_stream(&stream, read).await?;
+                Ok(RawPage::decoded(page, |m| m.position))
             },
             Ok,
         )
@@ -122,17 +116,12 @@ pub trait MessageStore: Debug + Display + Send + Sync + 'static {
         category: &Category,
         options: CategoryRead,
     ) -> BoxStream<'a, Result<Message>> {
-        let category = category.clone();
-        paging::pages(
-            options.limit(),
-            options.position(),
-            move |position| {
-                let category = category.clone();
-                let options = options.clone().from_position(position);
-                async move {
-                    let page = self.read_category(&category, options).await?;
-                    Ok(RawPage::decoded(page, |m| m.global_position))
-                }
+        paging::category_pages(
+            category,
+            options,
+            move |category, read| async move {
+                let page = self.read_category(&category, read).await?;
+                Ok(RawPage::decoded(page, |m| m.global_position))
             },
             Ok,
         )
