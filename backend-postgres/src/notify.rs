@@ -90,10 +90,11 @@ impl Notifier {
     }
 
     fn wake_all(&self) {
-        let categories = self
+        let mut categories = self
             .categories
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        categories.retain(|_, sender| sender.receiver_count() > 0);
         for sender in categories.values() {
             sender.send_modify(|_| {});
         }

@@ -71,6 +71,7 @@ macro_rules! __suite {
             nul_in_json_is_refused_and_nothing_written,
             empty_message_type_is_allowed,
             data_of_every_json_shape_round_trips,
+            numbers_read_back_as_jsonb_returns_them,
             metadata_round_trips,
             // reads
             read_stream_from_position_is_inclusive_and_ordered,

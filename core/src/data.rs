@@ -4,7 +4,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::{DeserializeOwned, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
@@ -15,8 +15,8 @@ use serde_json::Value;
 /// [`Value`] only when one is asked for, once. Read it as a [`Value`]
 /// (`message.data["amount"]`, `message.data.get("x")`, `*message.data`: it
 /// dereferences to one), compare it with one (`message.data == json!(...)`),
-/// or decode it straight into a type with [`JsonData::decode`], which skips
-/// the [`Value`] when the data is still text.
+/// or decode it into a type with [`JsonData::decode`]. Everything reads the
+/// one [`Value`], so data read from any backend behaves the same.
 ///
 /// ```
 /// use message_store::JsonData;
@@ -47,11 +47,14 @@ impl JsonData {
         }))
     }
 
-    /// Data holding JSON `text`, checked to be one JSON value (without
-    /// building it) and parsed only when looked at.
+    /// Data holding JSON `text`, checked to be one JSON value that a
+    /// [`Value`] can hold (the same syntax, nesting and number limits),
+    /// without building it: it is parsed when first looked at.
     pub fn from_json_text(text: impl Into<Box<str>>) -> serde_json::Result<Self> {
         let text = text.into();
-        serde_json::from_str::<IgnoredAny>(&text)?;
+        let mut deserializer = serde_json::Deserializer::from_str(&text);
+        Checked::deserialize(&mut deserializer)?;
+        deserializer.end()?;
         Ok(JsonData(Arc::new(Inner {
             text: Some(text),
             value: OnceLock::new(),
@@ -61,18 +64,14 @@ impl JsonData {
     /// The data as a [`Value`] (built on first use, then kept).
     pub fn value(&self) -> &Value {
         self.0.value.get_or_init(|| match &self.0.text {
-            Some(text) => serde_json::from_str(text).unwrap_or(Value::Null),
-            None => Value::Null,
+            Some(text) => serde_json::from_str(text).expect("checked to parse when built"),
+            None => unreachable!("data without text is built with its value"),
         })
     }
 
-    /// Decodes the data into `T`: from the text when it has not been parsed
-    /// yet, else from the value.
+    /// Decodes the data into `T` (from its [`Value`]).
     pub fn decode<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
-        match (self.0.value.get(), &self.0.text) {
-            (None, Some(text)) => serde_json::from_str(text),
-            _ => T::deserialize(self.value()),
-        }
+        T::deserialize(self.value())
     }
 
     /// A copy of the data as an owned [`Value`].
@@ -108,6 +107,8 @@ impl PartialEq for JsonData {
         self.value() == other.value()
     }
 }
+
+impl Eq for JsonData {}
 
 impl PartialEq<Value> for JsonData {
     fn eq(&self, other: &Value) -> bool {
@@ -145,6 +146,60 @@ impl<'de> Deserialize<'de> for JsonData {
     }
 }
 
+/// Walks a JSON value as building a [`Value`] would (nesting limit, number
+/// range), keeping nothing.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +223,12 @@ mod tests {
         assert!(JsonData::from_json_text("{").is_err());
         assert!(JsonData::from_json_text("1 2").is_err());
         assert!(JsonData::from_json_text("").is_err());
+        // What a Value cannot hold is refused when the data is built.
+        assert!(JsonData::from_json_text("1e400").is_err());
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(JsonData::from_json_text(deep).is_err());
+        let fine = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(JsonData::from_json_text(fine).unwrap().is_array());
         let data = JsonData::from_json_text("null").unwrap();
         assert!(data.is_null());
 
@@ -176,8 +237,8 @@ mod tests {
             amount: u64,
         }
         let data = JsonData::from_json_text(r#"{"amount": 7}"#).unwrap();
+        assert!(data.0.value.get().is_none(), "not parsed until looked at");
         assert_eq!(data.decode::<Deposited>().unwrap(), Deposited { amount: 7 });
-        assert!(data.0.value.get().is_none(), "decoded from the text");
         assert_eq!(data["amount"], 7);
         assert_eq!(data.decode::<Deposited>().unwrap(), Deposited { amount: 7 });
         assert!(data.decode::<String>().is_err());

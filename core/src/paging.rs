@@ -101,14 +101,11 @@ where
     D: Fn(R) -> Result<Vec<Message>> + Send + Sync + 'a,
 {
     let stream = stream.clone();
-    let batch = options.limit();
+    let (batch, start) = (options.limit(), options.position());
     pages(
         batch,
-        options.position(),
-        move |position| {
-            let read = StreamRead::new().from_position(position).batch_size(batch);
-            fetch(stream.clone(), read)
-        },
+        start,
+        move |position| fetch(stream.clone(), options.from_position(position)),
         decode,
     )
 }

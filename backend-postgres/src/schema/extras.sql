@@ -2,8 +2,9 @@
 
 -- A notification per written message on channel 'message_store', payload
 -- {"category": "<category>", "global_position": <n>}, delivered at commit.
--- A payload must stay under 8000 bytes: for a longer category name the
--- category is left out, and listeners wake every subscription instead.
+-- A payload must stay under block_size - 192 bytes (8000 by default): for a
+-- longer category name the category is left out, and listeners wake every
+-- subscription instead.
 CREATE OR REPLACE FUNCTION message_store.notify_message_written()
 RETURNS trigger LANGUAGE plpgsql
 AS $fn$
@@ -12,7 +13,7 @@ DECLARE
     'category', message_store.category(NEW.stream_name),
     'global_position', NEW.global_position)::text;
 BEGIN
-  IF octet_length(payload) >= 8000 THEN
+  IF octet_length(payload) >= current_setting('block_size')::int - 192 THEN
     payload := json_build_object('global_position', NEW.global_position)::text;
   END IF;
   PERFORM pg_notify('message_store', payload);

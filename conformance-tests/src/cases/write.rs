@@ -423,6 +423,61 @@ pub async fn data_of_every_json_shape_round_trips(store: &dyn MessageStore) {
     assert_eq!(read, values);
 }
 
+/// Numbers read back as Message DB's jsonb returns them: jsonb keeps a
+/// number's digits, not its notation, and has no negative zero. A float
+/// serde_json writes in exponent form (1e16 and up, shortest digits) comes
+/// back spelled out, an integer when it fits one; `-0.0` comes back `0.0`;
+/// other numbers as written. The same in data and in metadata properties.
+pub async fn numbers_read_back_as_jsonb_returns_them(store: &dyn MessageStore) {
+    let stream = unique_stream("account");
+    let written = json!({
+        "e16": 1e16,
+        "two60": 2f64.powi(60),
+        "neg": -1e16,
+        "over_i64": 9.223372036854776e18,
+        "under_i64": -9.223372036854776e18,
+        "over_u64": 1.8446744073709552e19,
+        "huge": 1.5e300,
+        "tiny": 1e-7,
+        "negative_zero": -0.0,
+        "one": 1.0,
+        "below_e16": 1e15,
+        "u64_max": u64::MAX,
+        "i64_min": i64::MIN,
+        "nested": [1e17, {"x": -0.0}]
+    });
+    let expected = json!({
+        "e16": 10000000000000000u64,
+        "two60": 1152921504606847000u64,
+        "neg": -10000000000000000i64,
+        "over_i64": 9223372036854776000u64,
+        "under_i64": -9.223372036854776e18,
+        "over_u64": 1.8446744073709552e19,
+        "huge": 1.5e300,
+        "tiny": 1e-7,
+        "negative_zero": 0.0,
+        "one": 1.0,
+        "below_e16": 1e15,
+        "u64_max": u64::MAX,
+        "i64_min": i64::MIN,
+        "nested": [100000000000000000u64, {"x": 0.0}]
+    });
+    let message = NewMessage::new("Numbers", written.clone())
+        .with_metadata(Metadata::new().with_property("n", written));
+    store
+        .write(&stream, vec![message], ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let read = read_all(store, &stream).await.remove(0);
+    assert_eq!(read.data, expected);
+    assert_eq!(read.data.to_string(), expected.to_string(), "the same text");
+    assert_eq!(read.metadata.properties["n"], expected);
+    assert_eq!(
+        read.metadata.properties["n"].to_string(),
+        expected.to_string()
+    );
+}
+
 /// Standard metadata keys and unknown keys round-trip; no metadata reads as empty.
 pub async fn metadata_round_trips(store: &dyn MessageStore) {
     let stream = unique_stream("account");
