@@ -1,5 +1,5 @@
 //! Model-based property tests: random operation sequences applied to a
-//! backend and to the reference [`Model`](crate::model::Model), compared
+//! backend and to the reference [`Model`], compared
 //! result by result, error variant by error variant.
 
 use std::fmt;
