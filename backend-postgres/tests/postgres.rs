@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use message_store::consumer::{Consumer, ConsumerOptions, HandlerResult};
 use message_store::{
-    Category, CategoryRead, Error, ErrorKind, ExpectedVersion, Message, MessageStore, Metadata,
-    NewMessage, SubscribeOptions,
+    BatchSize, Category, CategoryRead, Error, ErrorKind, ExpectedVersion, Message, MessageStore,
+    Metadata, NewMessage, StreamRead, SubscribeOptions,
 };
 use message_store_conformance::support::wait_until;
 use message_store_postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -391,6 +391,123 @@ async fn a_cancelled_call_leaves_the_connection_usable() {
         let types: Vec<&str> = all.iter().map(|m| m.message_type.as_str()).collect();
         assert_eq!(types, ["Held", "Later"], "{variant:?}");
     }
+}
+
+/// Polls `call` up to `polls + 1` times, yielding to the runtime in between
+/// (so its I/O makes progress), and drops it unfinished after that.
+async fn within_polls<F: std::future::Future>(polls: u64, call: F) -> Option<F::Output> {
+    let mut call = std::pin::pin!(call);
+    for _ in 0..=polls {
+        if let std::task::Poll::Ready(output) = futures::poll!(call.as_mut()) {
+            return Some(output);
+        }
+        tokio::task::yield_now().await;
+    }
+    None
+}
+
+/// Many tasks share a pool of three connections while calls are cancelled
+/// at spread-out points (before sending, while the server works, mid-reply):
+/// every call that completes gets the answer to its own question (never a
+/// reply meant for a cancelled call on the same connection), every write
+/// that reported success is stored intact, each stream's positions are
+/// gapless, and once the store is dropped the pool closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_calls_never_leak_replies_into_later_calls() {
+    let Some(options) = support::options(Variant::Ours).await else {
+        return;
+    };
+    let store =
+        PostgresStore::connect_with(options, PostgresStore::pool_options().max_connections(3))
+            .await
+            .unwrap();
+    let category = unique_category("cancelled");
+    let tasks = (0..8u64).map(|task| {
+        let store = store.clone();
+        let category = category.clone();
+        tokio::spawn(async move {
+            let stream = category.stream(&task.to_string()).unwrap();
+            let mut written = Vec::new();
+            let mut cancelled = 0;
+            for i in 0..40u64 {
+                // Every third call is dropped after 0 to ~1500 polls.
+                let polls = (i % 3 == 0).then_some((task * 131 + i * 97) % 1500);
+                let call = async {
+                    match i % 4 {
+                        0 | 1 => {
+                            let message = NewMessage::new("Step", json!({ "task": task, "i": i }));
+                            let id = message.id;
+                            store
+                                .write(&stream, vec![message], ExpectedVersion::Any)
+                                .await
+                                .map(|_| Some(id))
+                        }
+                        2 => {
+                            let last = store.last_message(&stream, None).await?;
+                            if let Some(last) = last {
+                                assert_eq!(last.stream_name, stream, "a reply for another call");
+                                assert_eq!(last.data["task"], task);
+                            }
+                            Ok(None)
+                        }
+                        _ => {
+                            let page = store.read_category(&category, CategoryRead::new()).await?;
+                            assert!(
+                                page.iter().all(|m| m.stream_name.category() == category),
+                                "a reply for another call"
+                            );
+                            let version = store.stream_version(&stream).await?;
+                            let own = page.iter().filter(|m| m.stream_name == stream).count();
+                            assert!(version.map_or(0, |v| v + 1) >= own as u64);
+                            Ok(None)
+                        }
+                    }
+                };
+                let outcome = match polls {
+                    Some(polls) => within_polls(polls, call).await,
+                    None => Some(call.await),
+                };
+                match outcome {
+                    Some(Ok(Some(id))) => written.push((i, id)),
+                    Some(Ok(None)) => {}
+                    Some(Err(error)) => panic!("task {task} call {i}: {error}"),
+                    None => cancelled += 1,
+                }
+            }
+            (stream, written, cancelled)
+        })
+    });
+    let results = tokio::time::timeout(Duration::from_secs(120), futures::future::join_all(tasks))
+        .await
+        .expect("no call hangs");
+    let mut cancelled = 0;
+    for result in results {
+        let (stream, written, dropped) = result.unwrap();
+        cancelled += dropped;
+        let stored = store
+            .read_stream(&stream, StreamRead::new().batch_size(BatchSize::Unlimited))
+            .await
+            .unwrap();
+        let positions: Vec<u64> = stored.iter().map(|m| m.position).collect();
+        assert_eq!(
+            positions,
+            (0..stored.len() as u64).collect::<Vec<_>>(),
+            "{stream}"
+        );
+        for (i, id) in written {
+            let message = stored
+                .iter()
+                .find(|m| m.id == id)
+                .unwrap_or_else(|| panic!("{stream}: write {i} reported success but is missing"));
+            assert_eq!(message.data["i"], i);
+        }
+    }
+    assert!(cancelled > 0, "some calls were dropped unfinished");
+    let pool = store.pool().clone();
+    drop(store);
+    tokio::time::timeout(Duration::from_secs(30), pool.close())
+        .await
+        .expect("the pool closes once the store is gone");
 }
 
 /// The store keeps the connections of back-to-back calls out of the pool for
