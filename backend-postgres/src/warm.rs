@@ -5,12 +5,13 @@
 //! wait for ReadyForQuery) before another caller may have it. For a store
 //! whose calls are one statement each, that is a second round trip per call:
 //! measured, single writes ran at ~0.75x of pgbench calling the same function.
-//! A connection whose statement completed, successfully or with a database
-//! error, is in a known state, so the store parks it here instead and hands
-//! it to its next call. The pool stays the one source of connections and of
-//! their limits:
-//! - a call that ended any other way (cancelled, I/O or protocol failure)
-//!   gives its connection back to the pool, which tests or closes it;
+//! A connection whose statement completed, successfully or refused by the
+//! server with the session going on, is in a known state, so the store parks
+//! it here instead and hands it to its next call. The pool stays the one
+//! source of connections and of their limits:
+//! - a connection that failed (I/O, protocol, a FATAL report) is closed; a
+//!   call that ended any other way (cancelled, a client-side error) gives its
+//!   connection back to the pool, which tests it;
 //! - a parked connection goes back to the pool after [`IDLE_LIMIT`] unused,
 //!   and any connection after [`HOLD_LIMIT`] out of it (so the pool's
 //!   lifetime and idle rules still apply);
