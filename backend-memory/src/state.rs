@@ -56,7 +56,7 @@ impl Stored {
     }
 
     fn correlation(&self) -> Option<&str> {
-        self.metadata.as_ref()?.correlation_stream_name.as_deref()
+        self.metadata.as_ref()?.correlation()
     }
 }
 

@@ -111,7 +111,7 @@ impl FailingStore {
         {
             entry.1 -= 1;
             self.injected.fetch_add(1, Ordering::SeqCst);
-            return Err(Error::backend(InjectedFault(operation)));
+            return Err(Error::transient(InjectedFault(operation)));
         }
         Ok(())
     }
@@ -142,7 +142,11 @@ impl MessageStore for FailingStore {
         self.check(Operation::Write)?;
         let written = self.inner.write(stream, messages, expected).await?;
         if self.lose_reply() {
-            return Err(Error::backend(InjectedFault(Operation::Write)));
+            // Written, but the caller cannot know.
+            return Err(Error::OutcomeUnknown {
+                stream: stream.as_str().to_owned(),
+                source: Box::new(InjectedFault(Operation::Write)),
+            });
         }
         Ok(written)
     }

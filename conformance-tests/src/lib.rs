@@ -73,6 +73,8 @@ macro_rules! __suite {
             data_of_every_json_shape_round_trips,
             numbers_read_back_as_jsonb_returns_them,
             metadata_round_trips,
+            names_up_to_the_length_limit_are_written_and_longer_ones_refused,
+            json_nested_past_the_depth_limit_is_refused,
             // reads
             read_stream_from_position_is_inclusive_and_ordered,
             read_stream_defaults_to_position_zero_and_1000_messages,
@@ -117,6 +119,7 @@ macro_rules! __suite {
             typed_messages_round_trip,
             subscription_started_at_the_end_delivers_only_new_messages,
             two_consumers_on_one_position_stream_are_refused,
+            commit_past_the_last_delivered_message_is_refused,
         );
 
         $crate::__stamp_owned_cases!($factory, $get;

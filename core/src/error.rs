@@ -72,7 +72,10 @@ pub enum Error {
         problem: NameProblem,
     },
 
-    /// Message data or metadata holds JSON that PostgreSQL's `jsonb` cannot store.
+    /// Message data or metadata holds JSON that PostgreSQL's `jsonb` cannot
+    /// store, or that a reader could not read back (see
+    /// [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH)), or a correlation stream
+    /// name longer than [`MAX_STREAM_NAME_LEN`](crate::MAX_STREAM_NAME_LEN).
     #[error("message {id} has {field} that cannot be stored: {problem}")]
     InvalidJson {
         /// The id of the offending message.
@@ -151,9 +154,25 @@ pub enum Error {
         stream: String,
     },
 
+    /// [`Subscription::commit`](crate::Subscription::commit) was given a
+    /// position past the last message the subscription delivered: recording
+    /// it would make a restart skip the messages in between. Nothing was
+    /// recorded.
+    #[error("cannot commit global position {position} to `{stream}`: {}; a restart would skip the messages in between", display_delivered(*.delivered))]
+    CommitAhead {
+        /// The position stream.
+        stream: String,
+        /// The position asked for.
+        position: u64,
+        /// The highest position that may be committed: the last delivered
+        /// message's, or the position the subscription resumed from
+        /// (`None`: nothing yet).
+        delivered: Option<u64>,
+    },
+
     /// A consumer's handler failed on a message after every retry, and the
     /// consumer's failure policy is to stop.
-    #[error("consumer of `{category}` stopped: the handler failed on message `{message_type}` at position {position} of stream `{stream}` (global position {global_position}) after {attempts} attempts: {error}")]
+    #[error("consumer of `{category}` stopped: the handler failed on message `{message_type}` at position {position} of stream `{stream}` (global position {global_position}) after {attempts} attempts: {source}")]
     HandlerFailed {
         /// The consumer's category.
         category: String,
@@ -167,17 +186,52 @@ pub enum Error {
         message_type: String,
         /// How many times the handler ran.
         attempts: u32,
-        /// The last error the handler returned (or its panic message).
-        error: String,
+        /// The last error the handler returned (a panic's message is a
+        /// [`HandlerPanicked`](crate::consumer::HandlerPanicked)).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
-    /// The backend failed (I/O, connection, server error we do not classify).
+    /// A failure that passes: the server could not be reached, a connection
+    /// broke before the call was sent, the pool had no connection in time, or
+    /// the server aborted the call (a deadlock, a serialization failure, a
+    /// restart). Nothing was written; the same call can be made again.
+    #[error("message store temporarily unavailable: {source}")]
+    Transient {
+        /// The underlying cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
+    /// A write was sent, but the connection broke before its reply arrived:
+    /// it may or may not have been stored. Recover by sending the same
+    /// messages again, with the same ids: if the first write landed, the
+    /// resend fails with [`Error::DuplicateMessageId`] (or, with an expected
+    /// version, [`Error::WrongExpectedVersion`]) and stores nothing twice.
+    #[error("the outcome of the write to `{stream}` is unknown (its reply was lost); resend the same messages, with the same ids, to find out: {source}")]
+    OutcomeUnknown {
+        /// The stream written to.
+        stream: String,
+        /// The underlying cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
+    /// The backend failed in a way that retrying will not mend (a missing
+    /// schema, a privilege, a server error we do not classify).
     #[error("message store backend failed: {source}")]
     Backend {
         /// The underlying cause.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+}
+
+fn display_delivered(delivered: Option<u64>) -> String {
+    match delivered {
+        Some(position) => format!("nothing past global position {position} was delivered"),
+        None => "nothing was delivered yet".to_owned(),
+    }
 }
 
 fn display_version(version: Option<u64>) -> String {
@@ -193,6 +247,29 @@ impl Error {
         Error::Backend {
             source: source.into(),
         }
+    }
+
+    /// Wraps a failure that passes (see [`Error::Transient`]).
+    pub fn transient(
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Error::Transient {
+            source: source.into(),
+        }
+    }
+
+    /// True when making the same call again is safe and may succeed:
+    /// [`Error::Transient`], and [`Error::OutcomeUnknown`] (a write resent
+    /// with the same message ids is never stored twice). Everything else
+    /// fails the same way again until something changes: the input, the
+    /// expected version, the schema or the role.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Transient { .. } | Error::OutcomeUnknown { .. })
+    }
+
+    /// True for [`Error::OutcomeUnknown`]: a write whose reply was lost.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Error::OutcomeUnknown { .. })
     }
 
     /// The variant without its payload, for comparisons.
@@ -212,7 +289,10 @@ impl Error {
             Error::Encode { .. } => ErrorKind::Encode,
             Error::Decode { .. } => ErrorKind::Decode,
             Error::PositionStreamInUse { .. } => ErrorKind::PositionStreamInUse,
+            Error::CommitAhead { .. } => ErrorKind::CommitAhead,
             Error::HandlerFailed { .. } => ErrorKind::HandlerFailed,
+            Error::Transient { .. } => ErrorKind::Transient,
+            Error::OutcomeUnknown { .. } => ErrorKind::OutcomeUnknown,
             Error::Backend { .. } => ErrorKind::Backend,
         }
     }
@@ -242,7 +322,10 @@ pub enum ErrorKind {
     Encode,
     Decode,
     PositionStreamInUse,
+    CommitAhead,
     HandlerFailed,
+    Transient,
+    OutcomeUnknown,
     Backend,
 }
 
@@ -258,6 +341,10 @@ pub enum NameProblem {
     ContainsDash,
     /// A stream name starts with `-`, so its category would be empty.
     EmptyCategory,
+    /// A name to be written is longer than
+    /// [`MAX_STREAM_NAME_LEN`](crate::MAX_STREAM_NAME_LEN) bytes, more than
+    /// PostgreSQL's indexes can be relied on to hold.
+    TooLong,
 }
 
 impl fmt::Display for NameProblem {
@@ -269,6 +356,9 @@ impl fmt::Display for NameProblem {
                 "it contains `-`, which separates a category from a stream id"
             }
             NameProblem::EmptyCategory => "it starts with `-`, so its category is empty",
+            NameProblem::TooLong => {
+                "it is longer than 1024 bytes, the most a stream name may have (MAX_STREAM_NAME_LEN)"
+            }
         })
     }
 }
@@ -300,4 +390,14 @@ impl fmt::Display for ConsumerGroupProblem {
 /// Shows NUL characters escaped so an error message stays printable.
 pub(crate) fn printable(name: &str) -> String {
     name.replace('\0', "\\0")
+}
+
+/// A name for an error message: printable, and cut to its first 64
+/// characters with its length in bytes when longer.
+pub(crate) fn shown(name: &str) -> String {
+    const SHOWN: usize = 64;
+    match name.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}... ({} bytes)", printable(&name[..cut]), name.len()),
+        None => printable(name),
+    }
 }

@@ -58,10 +58,10 @@ pub use data::JsonData;
 pub use error::{ConsumerGroupProblem, Error, ErrorKind, NameProblem, Result};
 pub use ext::MessageStoreExt;
 pub use message::{validate_write, Message, NewMessage, TypedMessage};
-pub use metadata::Metadata;
+pub use metadata::{Metadata, MAX_JSON_DEPTH};
 pub use read::{BatchSize, CategoryRead, StreamRead};
 pub use store::{MessageStore, Subscription};
-pub use stream_name::{Category, StreamName};
+pub use stream_name::{Category, StreamName, MAX_STREAM_NAME_LEN};
 pub use subscription::{CommittedPosition, StartPosition, StoreSubscription, SubscribeOptions};
 pub use version::ExpectedVersion;
 

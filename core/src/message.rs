@@ -9,9 +9,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::data::JsonData;
-use crate::error::{printable, Error, NameProblem, Result};
-use crate::metadata::{json_contains, Metadata};
-use crate::stream_name::{Category, StreamName};
+use crate::error::{printable, shown, Error, NameProblem, Result};
+use crate::metadata::{json_problem, Metadata, MAX_JSON_DEPTH};
+use crate::stream_name::{Category, StreamName, MAX_STREAM_NAME_LEN};
 
 /// A Rust type stored as a message under a fixed type name.
 ///
@@ -154,27 +154,44 @@ impl Message {
 }
 
 /// Checks a write before anything is stored; every backend calls this first,
-/// so all reject the same input with the same error: an empty batch, a type or
-/// JSON string containing NUL (which PostgreSQL cannot store), or an id used
-/// twice within the batch.
+/// so all reject the same input with the same error: an empty batch, a stream
+/// name or correlation stream name longer than [`MAX_STREAM_NAME_LEN`], a
+/// type or JSON string containing NUL (which PostgreSQL cannot store), JSON
+/// nested deeper than [`MAX_JSON_DEPTH`], or an id used twice within the
+/// batch.
 pub fn validate_write(stream: &StreamName, messages: &[NewMessage]) -> Result<()> {
     if messages.is_empty() {
         return Err(Error::EmptyBatch {
             stream: stream.as_str().to_owned(),
         });
     }
+    if stream.as_str().len() > MAX_STREAM_NAME_LEN {
+        return Err(Error::InvalidStreamName {
+            name: shown(stream.as_str()),
+            problem: NameProblem::TooLong,
+        });
+    }
     for message in messages {
+        if let Some(correlation) = message.metadata.correlation() {
+            if correlation.len() > MAX_STREAM_NAME_LEN {
+                let problem = format!(
+                    "its correlationStreamName `{}` is longer than {MAX_STREAM_NAME_LEN} bytes (MAX_STREAM_NAME_LEN), more than PostgreSQL's category index can be relied on to hold",
+                    shown(correlation)
+                );
+                return Err(invalid_json(message.id, "metadata", problem));
+            }
+        }
         if message.message_type.contains('\0') {
             return Err(Error::InvalidMessageType {
                 message_type: printable(&message.message_type),
                 problem: NameProblem::ContainsNul,
             });
         }
-        if json_contains(&message.data, '\0') {
-            return Err(nul_in_json(message.id, "data"));
+        if let Some(problem) = json_problem(&message.data, MAX_JSON_DEPTH) {
+            return Err(invalid_json(message.id, "data", problem.describe()));
         }
-        if message.metadata.contains('\0') {
-            return Err(nul_in_json(message.id, "metadata"));
+        if let Some(problem) = message.metadata.json_problem() {
+            return Err(invalid_json(message.id, "metadata", problem.describe()));
         }
     }
     if messages.len() > 1 {
@@ -188,14 +205,8 @@ pub fn validate_write(stream: &StreamName, messages: &[NewMessage]) -> Result<()
     Ok(())
 }
 
-fn nul_in_json(id: Uuid, field: &'static str) -> Error {
-    Error::InvalidJson {
-        id,
-        field,
-        problem:
-            "a string or key contains the NUL character (\\u0000), which PostgreSQL's jsonb rejects"
-                .to_owned(),
-    }
+fn invalid_json(id: Uuid, field: &'static str, problem: String) -> Error {
+    Error::InvalidJson { id, field, problem }
 }
 
 #[cfg(test)]
@@ -247,6 +258,88 @@ mod tests {
             validate_write(&stream(), &[bad_type]),
             Err(Error::InvalidMessageType { .. })
         ));
+    }
+
+    fn nested(depth: usize) -> Value {
+        (0..depth).fold(Value::Null, |inner, _| Value::Array(vec![inner]))
+    }
+
+    #[test]
+    fn the_depth_limit_is_what_a_reader_reads_back() {
+        // The deepest accepted value reads back from its text; one deeper does not.
+        let deepest = nested(MAX_JSON_DEPTH).to_string();
+        assert!(JsonData::from_json_text(deepest.as_str()).is_ok());
+        assert!(serde_json::from_str::<Value>(&deepest).is_ok());
+        let deeper = nested(MAX_JSON_DEPTH + 1).to_string();
+        assert!(JsonData::from_json_text(deeper.as_str()).is_err());
+        assert!(serde_json::from_str::<Value>(&deeper).is_err());
+
+        let ok = NewMessage::new("T", nested(MAX_JSON_DEPTH));
+        assert!(validate_write(&stream(), &[ok]).is_ok());
+        let err = validate_write(
+            &stream(),
+            &[NewMessage::new("T", nested(MAX_JSON_DEPTH + 1))],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidJson { field: "data", .. }),
+            "{err}"
+        );
+        // A value nested far deeper is refused without walking all of it.
+        let err = validate_write(&stream(), &[NewMessage::new("T", nested(10_000))]).unwrap_err();
+        assert!(matches!(err, Error::InvalidJson { .. }), "{err}");
+
+        // Metadata: the object is a level, and properties one more.
+        let mut metadata = Metadata::new();
+        metadata
+            .other
+            .insert("k".into(), nested(MAX_JSON_DEPTH - 1));
+        let text = metadata.to_json().unwrap().to_string();
+        assert!(serde_json::from_str::<Value>(&text).is_ok());
+        let ok = NewMessage::new("T", json!({})).with_metadata(metadata.clone());
+        assert!(validate_write(&stream(), &[ok]).is_ok());
+        metadata.other.insert("k".into(), nested(MAX_JSON_DEPTH));
+        assert!(serde_json::from_str::<Value>(&metadata.to_json().unwrap().to_string()).is_err());
+        let bad = NewMessage::new("T", json!({})).with_metadata(metadata);
+        assert!(validate_write(&stream(), &[bad]).is_err());
+        let mut metadata = Metadata::new();
+        metadata
+            .properties
+            .insert("k".into(), nested(MAX_JSON_DEPTH - 2));
+        let ok = NewMessage::new("T", json!({})).with_metadata(metadata.clone());
+        assert!(validate_write(&stream(), &[ok]).is_ok());
+        metadata
+            .properties
+            .insert("k".into(), nested(MAX_JSON_DEPTH - 1));
+        assert!(serde_json::from_str::<Value>(&metadata.to_json().unwrap().to_string()).is_err());
+        let bad = NewMessage::new("T", json!({})).with_metadata(metadata);
+        assert!(validate_write(&stream(), &[bad]).is_err());
+    }
+
+    #[test]
+    fn long_names_are_refused_on_write_and_shown_cut() {
+        let long = StreamName::new(format!("a-{}", "x".repeat(MAX_STREAM_NAME_LEN - 2))).unwrap();
+        assert!(validate_write(&long, &[NewMessage::new("T", json!({}))]).is_ok());
+        let longer = StreamName::new(format!("{long}x")).unwrap();
+        let err = validate_write(&longer, &[NewMessage::new("T", json!({}))]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.len() < 300 && text.contains("1025 bytes"), "{text}");
+        assert!(matches!(
+            err,
+            Error::InvalidStreamName {
+                problem: NameProblem::TooLong,
+                ..
+            }
+        ));
+        let correlated = NewMessage::new("T", json!({}))
+            .with_metadata(Metadata::new().with_correlation_stream_name(longer.as_str()));
+        assert!(validate_write(&stream(), &[correlated]).is_err());
+        let mut other = Metadata::new();
+        other
+            .other
+            .insert("correlationStreamName".into(), json!(longer.as_str()));
+        let correlated = NewMessage::new("T", json!({})).with_metadata(other);
+        assert!(validate_write(&stream(), &[correlated]).is_err());
     }
 
     #[test]

@@ -207,35 +207,90 @@ impl Metadata {
         }
     }
 
-    /// True when any string or key in the metadata contains `needle`.
-    pub(crate) fn contains(&self, needle: char) -> bool {
+    /// The correlation stream name as stored: the named field, or a string
+    /// under `correlationStreamName` in [`Metadata::other`] (which is written
+    /// under that key too).
+    pub fn correlation(&self) -> Option<&str> {
+        self.correlation_stream_name
+            .as_deref()
+            .or_else(|| self.other.get("correlationStreamName")?.as_str())
+    }
+
+    /// What makes this metadata unstorable or unreadable, if anything (see
+    /// [`json_problem`]); the metadata object itself is one level of nesting.
+    pub(crate) fn json_problem(&self) -> Option<JsonProblem> {
         let named = [
             &self.causation_message_stream_name,
             &self.correlation_stream_name,
             &self.reply_stream_name,
             &self.schema_version,
         ];
-        named
-            .into_iter()
-            .flatten()
-            .any(|text| text.contains(needle))
-            || [&self.properties, &self.local_properties, &self.other]
-                .into_iter()
-                .flat_map(|map| map.iter())
-                .any(|(key, value)| key.contains(needle) || json_contains(value, needle))
+        if named.into_iter().flatten().any(|text| text.contains('\0')) {
+            return Some(JsonProblem::Nul);
+        }
+        let levels = MAX_JSON_DEPTH.saturating_sub(1);
+        for (map, levels) in [
+            (&self.properties, levels.saturating_sub(1)),
+            (&self.local_properties, levels.saturating_sub(1)),
+            (&self.other, levels),
+        ] {
+            for (key, value) in map {
+                if key.contains('\0') {
+                    return Some(JsonProblem::Nul);
+                }
+                if let Some(problem) = json_problem(value, levels) {
+                    return Some(problem);
+                }
+            }
+        }
+        None
     }
 }
 
-/// True when any string or object key inside the JSON value contains `needle`.
-/// Walks the value without allocating.
-pub(crate) fn json_contains(value: &Value, needle: char) -> bool {
+/// The deepest nesting of JSON arrays and objects a write accepts: 127, the
+/// most serde_json reads back from text (its recursion limit, 128, counts
+/// the container that fails), so a reader of any backend reads back what was
+/// written. PostgreSQL's jsonb takes deeper JSON, which other clients may
+/// store; such a message is still delivered, and reading its data gives an
+/// error (see [`JsonData`](crate::JsonData)).
+pub const MAX_JSON_DEPTH: usize = 127;
+
+/// Why a JSON value cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonProblem {
+    /// A string or key contains NUL, which jsonb rejects.
+    Nul,
+    /// Arrays and objects nest deeper than [`MAX_JSON_DEPTH`].
+    TooDeep,
+}
+
+impl JsonProblem {
+    pub(crate) fn describe(self) -> String {
+        match self {
+            JsonProblem::Nul => "a string or key contains the NUL character (\\u0000), which PostgreSQL's jsonb rejects".to_owned(),
+            JsonProblem::TooDeep => format!(
+                "arrays and objects nest deeper than {MAX_JSON_DEPTH} levels (MAX_JSON_DEPTH), more than a reader can read back"
+            ),
+        }
+    }
+}
+
+/// Walks `value` without allocating, looking for NUL in a string or key and
+/// for containers nested more than `levels` deep. Stops descending one level
+/// past the limit, so the walk's own depth is bounded.
+pub(crate) fn json_problem(value: &Value, levels: usize) -> Option<JsonProblem> {
     match value {
-        Value::String(text) => text.contains(needle),
-        Value::Array(items) => items.iter().any(|item| json_contains(item, needle)),
-        Value::Object(map) => map
-            .iter()
-            .any(|(key, value)| key.contains(needle) || json_contains(value, needle)),
-        _ => false,
+        Value::String(text) => text.contains('\0').then_some(JsonProblem::Nul),
+        Value::Array(_) | Value::Object(_) if levels == 0 => Some(JsonProblem::TooDeep),
+        Value::Array(items) => items.iter().find_map(|item| json_problem(item, levels - 1)),
+        Value::Object(map) => map.iter().find_map(|(key, value)| {
+            if key.contains('\0') {
+                Some(JsonProblem::Nul)
+            } else {
+                json_problem(value, levels - 1)
+            }
+        }),
+        _ => None,
     }
 }
 

@@ -142,7 +142,11 @@ pub trait Subscription: Debug + Send {
     async fn next_batch(&mut self) -> Result<Vec<Message>>;
 
     /// Records durably that everything up to and including `global_position`
-    /// was handled. Call it only after the handlers succeeded.
+    /// was handled. Call it only after the handlers succeeded. A position
+    /// past the last delivered message (or, before any delivery, past the
+    /// position already recorded) is refused with
+    /// [`Error::CommitAhead`](crate::Error::CommitAhead), since a restart
+    /// would then skip the messages in between.
     async fn commit(&mut self, global_position: u64) -> Result<()>;
 
     /// The global position the next batch starts at.

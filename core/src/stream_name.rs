@@ -14,6 +14,22 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{printable, Error, NameProblem, Result};
 
+/// The longest stream name a write accepts, in bytes of UTF-8: 1024.
+///
+/// Message DB indexes the stream name (with the position) and the category
+/// of the stream and of the metadata's `correlationStreamName` (together,
+/// with the global position). A PostgreSQL btree index row holds at most
+/// 2704 bytes, so, measured on PostgreSQL 15 with names that do not
+/// compress, a stream name of more than 2684 bytes cannot be written, and a
+/// stream's category and its correlation's category cannot both be longer
+/// than 1340 bytes. Every backend therefore refuses a write to a longer
+/// stream name, or with a longer correlation stream name, with
+/// [`NameProblem::TooLong`] before anything is stored; any pair of names
+/// within this limit fits. Reads take names of any length (another client
+/// may have stored one). Message types are not indexed and have no limit
+/// of their own.
+pub const MAX_STREAM_NAME_LEN: usize = 1024;
+
 /// The category of a stream name: everything before the first `-`, or the
 /// whole name when it has none. Mirrors Message DB's `category()`.
 pub fn category_of(name: &str) -> &str {

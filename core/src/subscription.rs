@@ -264,6 +264,9 @@ pub struct StoreSubscription<S> {
     /// The record of a commit whose outcome is unknown (the call failed), so a
     /// retry of the same position sends the very same record.
     pending_record: Option<(u64, Uuid)>,
+    /// The highest position a commit may record: the last delivered
+    /// message's, or the position already recorded when the subscription opened.
+    committable: Option<u64>,
     cursor: u64,
     wake: Option<watch::Receiver<u64>>,
 }
@@ -295,6 +298,7 @@ impl<S: MessageStore> StoreSubscription<S> {
             position_stream,
             position_version: committed.version,
             pending_record: None,
+            committable: committed.position,
             cursor,
             wake,
         })
@@ -332,6 +336,7 @@ impl<S: MessageStore> Subscription for StoreSubscription<S> {
             let batch = self.store.read_category(&self.category, read).await?;
             if let Some(last) = batch.last() {
                 self.cursor = last.global_position + 1;
+                self.committable = self.committable.max(Some(last.global_position));
                 return Ok(batch);
             }
             self.wait().await;
@@ -341,8 +346,16 @@ impl<S: MessageStore> Subscription for StoreSubscription<S> {
     /// Appends a position record, expecting the position stream to be as this
     /// subscription left it; if another consumer wrote to it meanwhile, fails
     /// with [`Error::PositionStreamInUse`] rather than let the two overwrite
-    /// each other's positions and skip messages.
+    /// each other's positions and skip messages. A position past the last
+    /// delivered message fails with [`Error::CommitAhead`].
     async fn commit(&mut self, global_position: u64) -> Result<()> {
+        if Some(global_position) > self.committable {
+            return Err(Error::CommitAhead {
+                stream: self.position_stream.as_str().to_owned(),
+                position: global_position,
+                delivered: self.committable,
+            });
+        }
         let expected = ExpectedVersion::from_version(self.position_version);
         let id = match self.pending_record {
             Some((position, id)) if position == global_position => id,

@@ -342,7 +342,7 @@ pub async fn consumer_stops_on_a_failing_message_and_redelivers_it(store: Arc<dy
                 let seen = seen.clone();
                 async move {
                     if fail && value.n == 2 {
-                        return Err("always fails".into());
+                        return Err(std::io::Error::other("always fails").into());
                     }
                     seen.lock().unwrap().push(value.n);
                     Ok(())
@@ -361,11 +361,15 @@ pub async fn consumer_stops_on_a_failing_message_and_redelivers_it(store: Arc<dy
         Error::HandlerFailed {
             position,
             attempts,
-            error,
+            source,
             ..
         } => {
             assert_eq!((*position, *attempts), (2, 2));
-            assert!(error.contains("always fails"));
+            assert!(source.to_string().contains("always fails"));
+            // The handler's own error is kept, as the error's source.
+            assert!(source.downcast_ref::<std::io::Error>().is_some());
+            let chained = std::error::Error::source(&error).expect("a source");
+            assert!(chained.to_string().contains("always fails"));
         }
         other => panic!("expected HandlerFailed, got {other:?}"),
     }

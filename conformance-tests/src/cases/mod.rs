@@ -5,6 +5,7 @@
 mod concurrency;
 mod consumer;
 mod filters;
+mod limits;
 mod read;
 mod subscription;
 mod write;
@@ -12,6 +13,7 @@ mod write;
 pub use concurrency::*;
 pub use consumer::*;
 pub use filters::*;
+pub use limits::*;
 pub use read::*;
 pub use subscription::*;
 pub use write::*;

@@ -360,3 +360,48 @@ pub async fn two_consumers_on_one_position_stream_are_refused(store: &dyn Messag
     assert_eq!(err.kind(), ErrorKind::PositionStreamInUse);
     assert!(err.to_string().contains(":position-shared"), "{err}");
 }
+
+/// A commit past the last delivered message is refused (a restart would skip
+/// the messages in between); up to it, and the position recorded before,
+/// are accepted.
+pub async fn commit_past_the_last_delivered_message_is_refused(store: &dyn MessageStore) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 3), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let opts = options().consumer_id("careful").unwrap();
+    let mut first = store.subscribe(&category, opts.clone()).await.unwrap();
+    let err = first.commit(1).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            message_store::Error::CommitAhead {
+                position: 1,
+                delivered: None,
+                ..
+            }
+        ),
+        "nothing delivered yet: {err:?}"
+    );
+    let received = receive(first.as_mut(), 3).await;
+    let last = received[2].global_position;
+    for ahead in [last + 1, u64::MAX] {
+        let err = first.commit(ahead).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::CommitAhead);
+        assert!(err.to_string().contains(&last.to_string()), "{err}");
+    }
+    first.commit(received[1].global_position).await.unwrap();
+    drop(first);
+    let mut second = store.subscribe(&category, opts.clone()).await.unwrap();
+    assert_eq!(second.position(), received[1].global_position);
+    // The position already recorded may be recorded again before any delivery.
+    second.commit(received[1].global_position).await.unwrap();
+    assert_eq!(
+        second.commit(last).await.unwrap_err().kind(),
+        ErrorKind::CommitAhead
+    );
+    drop(second);
+    let third = store.subscribe(&category, opts).await.unwrap();
+    assert_eq!(third.position(), received[1].global_position);
+}

@@ -18,6 +18,16 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// A handler's result.
 pub type HandlerResult = Result<(), HandlerError>;
 
+/// The error a handler's panic counts as: the source of
+/// [`Error::HandlerFailed`](crate::Error::HandlerFailed) when the last
+/// attempt panicked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("handler panicked: {message}")]
+pub struct HandlerPanicked {
+    /// The panic's message (or a note that its payload was not a string).
+    pub message: String,
+}
+
 type BoxFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
 type Erased = Arc<dyn Fn(Message) -> BoxFuture + Send + Sync>;
 
@@ -49,7 +59,7 @@ pub(crate) enum Outcome {
         last_error: Option<String>,
     },
     /// A handler still failed after the last attempt.
-    Failed { attempts: u32, error: String },
+    Failed { attempts: u32, error: HandlerError },
     /// Shutdown was asked for while waiting to retry.
     Cancelled,
 }
@@ -114,14 +124,16 @@ impl Handlers {
                 Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
                 Err(panic) => Err(panic),
             };
-            let error = match result {
+            let error: HandlerError = match result {
                 Ok(Ok(())) => {
                     next += 1;
                     attempts = 0;
                     continue;
                 }
-                Ok(Err(error)) => error.to_string(),
-                Err(panic) => format!("handler panicked: {}", panic_text(&panic)),
+                Ok(Err(error)) => error,
+                Err(panic) => Box::new(HandlerPanicked {
+                    message: panic_text(&panic),
+                }),
             };
             failures += 1;
             if attempts >= retry.attempts() {
@@ -130,7 +142,7 @@ impl Handlers {
                     error,
                 };
             }
-            last_error = Some(error);
+            last_error = Some(error.to_string());
             if !wait(retry.delay_after(attempts)).await {
                 return Outcome::Cancelled;
             }

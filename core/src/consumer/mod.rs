@@ -72,7 +72,7 @@ use std::sync::{Arc, Mutex};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-pub use handlers::{HandlerError, HandlerResult};
+pub use handlers::{HandlerError, HandlerPanicked, HandlerResult};
 pub use options::{ConsumerOptions, FailurePolicy, RetryPolicy};
 pub use parked::{parked_messages, ParkedFrom, ParkedMessage, PARKED_FROM, REPLAYED};
 pub use runtime::{ConsumerHandle, ConsumerHealth};
@@ -205,9 +205,9 @@ impl Consumer {
                     parked::mark_replayed(store, &stream, entry.parked_position).await?;
                     report.replayed += 1;
                 }
-                Outcome::Failed { error, .. } => {
-                    report.still_failing.push((entry.parked_position, error))
-                }
+                Outcome::Failed { error, .. } => report
+                    .still_failing
+                    .push((entry.parked_position, error.to_string())),
                 Outcome::Cancelled => {}
             }
         }

@@ -219,7 +219,7 @@ impl Runner {
             Outcome::Failed { attempts, error } => {
                 self.update(|h| {
                     h.failed_attempts += u64::from(attempts);
-                    h.last_error = Some(error.clone());
+                    h.last_error = Some(error.to_string());
                 });
                 match self.options.on_failure {
                     FailurePolicy::Stop => {
@@ -230,11 +230,11 @@ impl Runner {
                             global_position: message.global_position,
                             message_type: message.message_type.clone(),
                             attempts,
-                            error,
+                            source: error,
                         })
                     }
                     FailurePolicy::Park => {
-                        if !self.park(message, error, attempts).await? {
+                        if !self.park(message, error.to_string(), attempts).await? {
                             return Ok(false);
                         }
                         self.update(|h| h.parked += 1);
