@@ -5,6 +5,8 @@ use message_store::{Error, ExpectedVersion, NameProblem};
 use sqlx::postgres::PgDatabaseError;
 use uuid::Uuid;
 
+use crate::retry::classify;
+
 /// Failures specific to this backend, carried as the source of `Error::Backend`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -40,6 +42,25 @@ pub enum PostgresError {
         column: &'static str,
         /// What was wrong.
         problem: String,
+    },
+    /// No connection could be opened; `source` says why (refused, unknown
+    /// host, TLS, authentication, a missing database).
+    #[error("cannot connect to PostgreSQL at {at}: {source}")]
+    Connect {
+        /// `host:port/database as role`.
+        at: String,
+        /// sqlx's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Opening a connection took longer than the connect timeout (the pool's
+    /// `acquire_timeout`): the server did not answer.
+    #[error("cannot connect to PostgreSQL at {at}: no answer within {timeout:?} (the connect timeout: the pool's acquire_timeout)")]
+    ConnectTimeout {
+        /// `host:port/database as role`.
+        at: String,
+        /// The timeout that passed.
+        timeout: std::time::Duration,
     },
     /// The connection pool does not put `message_store` on the search path.
     #[error("the connection's search_path ({search_path}) does not include message_store, which Message DB's functions need; build the pool from PostgresStore::connect_options")]
@@ -81,12 +102,15 @@ pub fn parse_duplicate_id(detail: &str) -> Option<Uuid> {
 pub(crate) struct WriteContext<'a> {
     pub(crate) stream: &'a str,
     pub(crate) expected: ExpectedVersion,
+    /// Whether its last attempt sent the statement.
+    pub(crate) sent: bool,
 }
 
 /// Maps a failed call to the core error.
 pub(crate) fn map_error(error: sqlx::Error, write: Option<&WriteContext<'_>>) -> Error {
+    let written_to = write.map(|w| (w.stream, w.sent));
     let Some(database) = error.as_database_error() else {
-        return Error::backend(error);
+        return classify(error, written_to);
     };
     let code = database.code().unwrap_or_default().into_owned();
     let message = database.message().to_owned();
@@ -120,7 +144,7 @@ pub(crate) fn map_error(error: sqlx::Error, write: Option<&WriteContext<'_>>) ->
                     problem: NameProblem::ContainsDash,
                 };
             }
-            Error::backend(error)
+            classify(error, written_to)
         }
         "23505" if database.constraint() == Some("messages_id") => {
             let detail = database
@@ -129,10 +153,10 @@ pub(crate) fn map_error(error: sqlx::Error, write: Option<&WriteContext<'_>>) ->
                 .and_then(parse_duplicate_id);
             match detail {
                 Some(id) => Error::DuplicateMessageId { id },
-                None => Error::backend(error),
+                None => classify(error, written_to),
             }
         }
-        _ => Error::backend(error),
+        _ => classify(error, written_to),
     }
 }
 

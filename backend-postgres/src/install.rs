@@ -53,8 +53,10 @@ impl InstallOptions {
 
     /// Whether to add the extra that never changes the function interface:
     /// the NOTIFY trigger (channel `message_store`, payload
-    /// `{"category": …, "global_position": …}`) that lets subscriptions wake
-    /// without polling (default off). Correlation reads need no extra index:
+    /// `{"category": …}`, one notification per transaction and category)
+    /// that lets subscriptions wake without polling (default off). Running
+    /// the installer again replaces an earlier version of the trigger's
+    /// function. Correlation reads need no extra index:
     /// our `get_category_messages` walks the category index in order and
     /// filters as it goes.
     pub fn extras(mut self, extras: bool) -> Self {

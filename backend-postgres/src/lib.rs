@@ -23,15 +23,16 @@
 //! # }
 //! ```
 
+mod connect;
 mod convert;
 mod error;
 mod install;
 mod notify;
+mod retry;
 mod rows;
 mod warm;
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -41,8 +42,9 @@ use message_store::{
     validate_write, Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore,
     NewMessage, Result, StoreSubscription, StreamName, StreamRead, SubscribeOptions, Subscription,
 };
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgPool, PgRow};
 
+pub use connect::DEFAULT_CONNECT_TIMEOUT;
 pub use error::{parse_duplicate_id, parse_wrong_expected_version, PostgresError};
 pub use install::{InstallOptions, InstallOutcome, MAX_INDEXED_GROUP_SIZE};
 pub use notify::{ListenerHealth, CHANNEL as NOTIFY_CHANNEL};
@@ -50,6 +52,7 @@ pub use sqlx;
 
 use error::{map_error, WriteContext};
 use notify::Notifier;
+use retry::{read_with_retry, write_with_retry, Sent};
 use warm::Warm;
 
 /// The Message DB versions this backend serves: 1.3 and later 1.x.
@@ -75,10 +78,21 @@ const WRITE_BATCH: &str = "SELECT message_store.write_message(m.id, $1, m.type, 
 
 /// Runs `$query.$fetch(connection)` on a connection leased from the store's
 /// warm set, and parks the connection again when the statement completed.
+/// With `sent = &Sent`, records whether the statement went out.
 macro_rules! leased {
     ($store:expr, $query:expr, $fetch:ident) => {
         async {
             let mut conn = $store.inner.warm.lease().await?;
+            let result = $query.$fetch(&mut *conn).await;
+            conn.done(&result);
+            result
+        }
+    };
+    ($store:expr, $query:expr, $fetch:ident, sent = $sent:expr) => {
+        async {
+            $sent.set(false);
+            let mut conn = $store.inner.warm.lease().await?;
+            $sent.set(true);
             let result = $query.$fetch(&mut *conn).await;
             conn.done(&result);
             result
@@ -106,105 +120,6 @@ struct Inner {
 }
 
 impl PostgresStore {
-    /// Connection options for `url` with `message_store` on the search path,
-    /// for building a pool of your own to pass to [`PostgresStore::from_pool`].
-    pub fn connect_options(url: &str) -> Result<PgConnectOptions> {
-        let options = PgConnectOptions::from_str(url).map_err(Error::backend)?;
-        Ok(options.options([("search_path", "message_store,public")]))
-    }
-
-    /// Connects to `url` and checks the Message DB version. The pool holds up
-    /// to 10 connections and does not ping a connection before each use (that
-    /// would double the round trips of every call); a connection found dead
-    /// is replaced, and reads retry once on a fresh connection.
-    pub async fn connect(url: &str) -> Result<Self> {
-        Self::connect_with(Self::connect_options(url)?, Self::pool_options()).await
-    }
-
-    /// The pool options [`PostgresStore::connect`] uses.
-    pub fn pool_options() -> PgPoolOptions {
-        PgPoolOptions::new()
-            .max_connections(10)
-            .test_before_acquire(false)
-    }
-
-    /// Connects with explicit connection and pool options (the search path is added).
-    pub async fn connect_with(options: PgConnectOptions, pool: PgPoolOptions) -> Result<Self> {
-        let options = options.options([("search_path", "message_store,public")]);
-        let pool = pool.connect_with(options).await.map_err(Error::backend)?;
-        Self::from_pool(pool).await
-    }
-
-    /// Uses an existing pool, whose connections must have `message_store` on
-    /// their search path (see [`PostgresStore::connect_options`]); checks the
-    /// Message DB version.
-    pub async fn from_pool(pool: PgPool) -> Result<Self> {
-        let options = pool.connect_options();
-        let description = format!(
-            "PostgreSQL message store at {}:{}/{} as {}",
-            options.get_host(),
-            options.get_port(),
-            options.get_database().unwrap_or("(default database)"),
-            options.get_username()
-        );
-        let database = options.get_database().unwrap_or_default().to_owned();
-        let role = options.get_username().to_owned();
-
-        let version: String = sqlx::query_scalar("SELECT message_store.message_store_version()")
-            .fetch_one(&pool)
-            .await
-            .map_err(
-                |e| match e.as_database_error().and_then(|d| d.code()).as_deref() {
-                    Some("42883" | "3F000") => PostgresError::MissingMessageDb {
-                        database: database.clone(),
-                        detail: e.to_string(),
-                    }
-                    .into(),
-                    Some("42501") => PostgresError::PermissionDenied {
-                        role: role.clone(),
-                        detail: e.to_string(),
-                    }
-                    .into(),
-                    _ => Error::backend(e),
-                },
-            )?;
-        if !version_supported(&version) {
-            return Err(PostgresError::UnsupportedVersion {
-                found: version,
-                needed: SUPPORTED_VERSIONS,
-            }
-            .into());
-        }
-
-        let (search_path, notify): (String, bool) = sqlx::query_as(
-            "SELECT current_setting('search_path'),
-                    EXISTS (SELECT 1 FROM pg_trigger
-                            WHERE tgname = 'message_store_notify'
-                              AND tgrelid = to_regclass('message_store.messages'))",
-        )
-        .fetch_one(&pool)
-        .await
-        .map_err(Error::backend)?;
-        let on_path: bool =
-            sqlx::query_scalar("SELECT 'message_store' = ANY(current_schemas(false))")
-                .fetch_one(&pool)
-                .await
-                .map_err(Error::backend)?;
-        if !on_path {
-            return Err(PostgresError::SearchPath { search_path }.into());
-        }
-
-        Ok(PostgresStore {
-            inner: Arc::new(Inner {
-                warm: Warm::new(pool.clone()),
-                pool,
-                description,
-                version,
-                notifier: notify.then(|| Arc::new(Notifier::default())),
-            }),
-        })
-    }
-
     /// Installs a Message DB 1.3.0-compatible schema into the database `pool`
     /// connects to (see [`InstallOptions`]); leaves an existing genuine Message
     /// DB untouched. Idempotent.
@@ -308,71 +223,6 @@ fn raw_page(rows: Vec<PgRow>, column: usize) -> Result<RawPage<Vec<PgRow>>> {
     })
 }
 
-/// True for failures of the connection rather than of the statement: the
-/// connection is gone (I/O, protocol) or the server ended the session
-/// (SQLSTATE class 08, or 57P01-57P03 after pg_terminate_backend or a restart).
-fn is_connection_error(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
-        sqlx::Error::Database(database) => database
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
-        _ => false,
-    }
-}
-
-/// True when the server ended the session (pg_terminate_backend, shutdown,
-/// crash recovery) before our statement could commit: it reports this instead
-/// of a result, and our writes are single autocommit statements, so nothing
-/// was written and the write is safe to send again.
-fn is_terminated_session(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(database)
-        if database.code().is_some_and(|code| matches!(code.as_ref(), "57P01" | "57P02" | "57P03")))
-}
-
-/// Runs a write, again while the server reports that it had ended the session
-/// of the connection used (see [`is_terminated_session`]), at most `attempts`
-/// times: after a server restart every idle connection in the pool is dead.
-async fn write_with_retry<T, F, Fut>(attempts: u32, write: F) -> std::result::Result<T, sqlx::Error>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
-{
-    retry(attempts, is_terminated_session, write).await
-}
-
-/// Runs a read, again while the connection it got turns out to be dead (the
-/// pool does not ping before use), at most `attempts` times. Reads are safe to
-/// repeat; writes only in the narrower case of [`write_with_retry`].
-async fn read_with_retry<T, F, Fut>(attempts: u32, read: F) -> std::result::Result<T, sqlx::Error>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
-{
-    retry(attempts, is_connection_error, read).await
-}
-
-async fn retry<T, F, Fut>(
-    attempts: u32,
-    retryable: fn(&sqlx::Error) -> bool,
-    call: F,
-) -> std::result::Result<T, sqlx::Error>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
-{
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(error) if attempt < attempts && retryable(&error) => {
-                tracing::debug!(%error, attempt, "retrying on a fresh connection");
-                attempt += 1;
-            }
-            result => return result,
-        }
-    }
-}
-
 fn version_supported(version: &str) -> bool {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
     matches!((parts.next(), parts.next()), (Some(Some(1)), Some(Some(minor))) if minor >= 3)
@@ -403,9 +253,11 @@ impl MessageStore for PostgresStore {
         expected: ExpectedVersion,
     ) -> Result<u64> {
         validate_write(stream, &messages)?;
-        let context = WriteContext {
+        let sent = Sent::default();
+        let context = |sent: &Sent| WriteContext {
             stream: stream.as_str(),
             expected,
+            sent: sent.get(),
         };
         let last = if let [message] = messages.as_slice() {
             // One message: Message DB's own call, the cheapest statement there is.
@@ -421,11 +273,12 @@ impl MessageStore for PostgresStore {
                         .bind(&data)
                         .bind(&metadata)
                         .bind(convert::expected_version(expected)),
-                    fetch_one
+                    fetch_one,
+                    sent = sent
                 )
             })
             .await
-            .map_err(|e| map_error(e, Some(&context)))?
+            .map_err(|e| map_error(e, Some(&context(&sent))))?
         } else {
             let count = messages.len();
             let mut ids = Vec::with_capacity(count);
@@ -448,11 +301,12 @@ impl MessageStore for PostgresStore {
                         .bind(&types)
                         .bind(&data)
                         .bind(&metadata),
-                    fetch_all
+                    fetch_all,
+                    sent = sent
                 )
             })
             .await
-            .map_err(|e| map_error(e, Some(&context)))?;
+            .map_err(|e| map_error(e, Some(&context(&sent))))?;
             positions
                 .into_iter()
                 .max()
@@ -545,7 +399,7 @@ impl MessageStore for PostgresStore {
             .inner
             .notifier
             .as_ref()
-            .map(|notifier| notifier.subscribe(&self.inner.pool, category.as_str()));
+            .map(|notifier| notifier.subscribe(category.as_str()));
         let subscription = StoreSubscription::open(self.clone(), category, options, wake).await?;
         Ok(Box::new(subscription))
     }

@@ -201,7 +201,7 @@ impl Lease {
         match result {
             Ok(_) => self.warm.park(conn, self.taken),
             Err(error @ sqlx::Error::Database(database)) => {
-                if crate::is_connection_error(error) || ends_session(database.as_ref()) {
+                if crate::retry::is_connection_error(error) || ends_session(database.as_ref()) {
                     conn.close_on_drop();
                 } else {
                     self.warm.park(conn, self.taken);

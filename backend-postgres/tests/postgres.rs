@@ -286,38 +286,11 @@ async fn subscriber_never_skips_a_message_held_in_an_open_transaction() {
     }
 }
 
-/// A store whose connections carry a unique application name, so a test can
-/// kill exactly its connections and no other test's.
-async fn tagged_store(variant: Variant) -> Option<(PostgresStore, String)> {
-    let tag = format!("ms_test_{}", Uuid::new_v4().simple());
-    let options = support::options(variant).await?.application_name(&tag);
-    let store =
-        PostgresStore::connect_with(options, PostgresStore::pool_options().max_connections(2))
-            .await
-            .unwrap();
-    Some((store, tag))
-}
-
-/// Terminates the backends whose application name is `tag` (and whose query matches `query`).
-async fn kill(tag: &str, query: &str) -> i64 {
-    let admin = support::admin_options().expect("DATABASE_URL");
-    let mut connection = admin.connect().await.unwrap();
-    sqlx::query_scalar(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-         WHERE application_name = $1 AND query ILIKE $2 AND pid <> pg_backend_pid()",
-    )
-    .bind(tag)
-    .bind(query)
-    .fetch_one(&mut connection)
-    .await
-    .unwrap()
-}
-
 /// The store recovers when its connections are killed: the next call works.
 #[tokio::test]
 async fn next_call_works_after_connections_are_killed() {
     for variant in VARIANTS {
-        let Some((store, tag)) = tagged_store(variant).await else {
+        let Some((store, tag)) = support::tagged_store(variant).await else {
             return;
         };
         let stream = unique_category("killed").stream("1").unwrap();
@@ -330,7 +303,7 @@ async fn next_call_works_after_connections_are_killed() {
             .await
             .unwrap();
         assert!(
-            kill(&tag, "%").await > 0,
+            support::kill(&tag, "%").await > 0,
             "{variant:?}: killed the store's connections"
         );
         let version = store.stream_version(&stream).await;
@@ -589,154 +562,6 @@ fn a_store_outliving_its_runtime_drops_cleanly() {
     });
     drop(runtime);
     drop(store);
-}
-
-/// Writes a `message_type` message to `{category}-1` while the caught-up
-/// subscription waits (its poll interval is an hour, so only a wake-up from
-/// the write gets it the batch); fails after 20 s without one.
-async fn write_while_waiting(
-    store: &PostgresStore,
-    subscription: &mut Box<dyn message_store::Subscription>,
-    category: &Category,
-    message_type: &str,
-) -> Vec<Message> {
-    let stream = category.stream("1").unwrap();
-    let writer = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        store
-            .write(
-                &stream,
-                vec![NewMessage::new(message_type, json!({}))],
-                ExpectedVersion::Any,
-            )
-            .await
-            .unwrap();
-    };
-    let (batch, ()) = futures::join!(
-        async { tokio::time::timeout(Duration::from_secs(20), subscription.next_batch()).await },
-        writer
-    );
-    batch.expect("woken by the write").unwrap()
-}
-
-/// When the LISTEN connection is killed, the listener reconnects and a caught-up
-/// subscription still wakes for a new write (the poll interval is an hour).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscription_wakes_after_the_listener_connection_is_killed() {
-    let Some((store, tag)) = tagged_store(Variant::Ours).await else {
-        return;
-    };
-    assert!(store.has_notifications());
-    let category = unique_category("listen");
-    let opts = SubscribeOptions::new()
-        .poll_interval(Duration::from_secs(3600))
-        .unwrap();
-    let mut subscription = store.subscribe(&category, opts).await.unwrap();
-    // Wait until the listener is up, then kill it.
-    for _ in 0..250 {
-        if store.listener_health().unwrap().connected {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        kill(&tag, "LISTEN%").await,
-        1,
-        "the listener's connection was found and killed"
-    );
-    let batch = write_while_waiting(&store, &mut subscription, &category, "AfterKill").await;
-    assert_eq!(batch[0].message_type, "AfterKill");
-    assert!(
-        store.listener_health().unwrap().connections >= 2,
-        "it reconnected"
-    );
-}
-
-/// NOTIFY payloads must stay under 8000 bytes: a write to a category whose
-/// name is longer still succeeds, and its notification (without the
-/// category) wakes the category's subscription all the same.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_category_too_long_for_notify_still_wakes_its_subscription() {
-    let Some(store) = support::store(Variant::Ours).await else {
-        return;
-    };
-    let name = format!("{}{}", "a".repeat(8100), Uuid::new_v4().simple());
-    let category = Category::new(name).unwrap();
-    let opts = SubscribeOptions::new()
-        .poll_interval(Duration::from_secs(3600))
-        .unwrap();
-    let mut subscription = store.subscribe(&category, opts).await.unwrap();
-    wait_until("the listener is up", || {
-        store.listener_health().unwrap().connected
-    })
-    .await;
-    let batch = write_while_waiting(&store, &mut subscription, &category, "Long").await;
-    assert_eq!(batch[0].message_type, "Long");
-}
-
-/// Connection problems are clear errors that name the problem.
-#[tokio::test]
-async fn connection_failures_are_clear_errors() {
-    let Some(admin) = support::admin_options() else {
-        return;
-    };
-    let unreachable = PostgresStore::connect_with(
-        PgConnectOptions::new()
-            .host("127.0.0.1")
-            .port(1)
-            .username("nobody"),
-        PgPoolOptions::new().acquire_timeout(Duration::from_secs(5)),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(unreachable.kind(), ErrorKind::Backend);
-    assert!(!backend_source(&unreachable).is_empty());
-
-    let no_database = PostgresStore::connect_with(
-        admin
-            .clone()
-            .database(&format!("missing_{}", Uuid::new_v4().simple())),
-        PgPoolOptions::new().acquire_timeout(Duration::from_secs(5)),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        backend_source(&no_database).contains("does not exist"),
-        "{no_database}"
-    );
-
-    // A database without Message DB.
-    let empty = format!("{}_{}_empty", prefix(), Uuid::new_v4().simple());
-    admin
-        .connect()
-        .await
-        .unwrap()
-        .execute(format!("CREATE DATABASE \"{empty}\"").as_str())
-        .await
-        .unwrap();
-    let error = PostgresStore::connect_with(admin.clone().database(&empty), PgPoolOptions::new())
-        .await
-        .unwrap_err();
-    assert!(
-        backend_source(&error).contains("has no Message DB"),
-        "{error}"
-    );
-
-    // A too-old Message DB.
-    let pool = PgPoolOptions::new()
-        .connect_with(admin.clone().database(&empty))
-        .await
-        .unwrap();
-    sqlx::raw_sql(
-        "CREATE SCHEMA message_store;
-         CREATE FUNCTION message_store.message_store_version() RETURNS varchar LANGUAGE sql AS $$ SELECT '1.2.4'::varchar $$;",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
-    let error = PostgresStore::from_pool(pool).await.unwrap_err();
-    let text = backend_source(&error);
-    assert!(text.contains("1.2.4") && text.contains("1.3.0"), "{text}");
 }
 
 /// A role without privileges on the message store gets an error naming the problem.
@@ -1074,10 +899,6 @@ async fn summary_views_match_genuine_message_db() {
     );
 }
 
-fn prefix() -> String {
-    std::env::var("MESSAGE_STORE_TEST_DB_PREFIX").unwrap_or_else(|_| "ms_test".to_owned())
-}
-
 fn recording_consumer(
     category: &Category,
     consumer_id: &str,
@@ -1111,7 +932,7 @@ fn recording_consumer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_resumes_after_its_connections_are_killed_mid_stream() {
     for variant in VARIANTS {
-        let Some((store, tag)) = tagged_store(variant).await else {
+        let Some((store, tag)) = support::tagged_store(variant).await else {
             return;
         };
         let category = unique_category("faulty");
@@ -1139,7 +960,7 @@ async fn consumer_resumes_after_its_connections_are_killed_mid_stream() {
             .await
             .unwrap();
         wait_until("50 are handled", || seen.lock().unwrap().len() >= 50).await;
-        let killed = kill(&tag, "%").await;
+        let killed = support::kill(&tag, "%").await;
         assert!(
             killed >= 1,
             "{variant:?}: killed the consumer's connections"

@@ -1,20 +1,20 @@
 -- Opt-in extras: none changes the functions' interface.
 
--- A notification per written message on channel 'message_store', payload
--- {"category": "<category>", "global_position": <n>}, delivered at commit.
--- A payload must stay under block_size - 192 bytes (8000 by default): for a
--- longer category name the category is left out, and listeners wake every
--- subscription instead.
+-- A notification on channel 'message_store' with payload
+-- {"category": "<category>"}, delivered at commit. PostgreSQL delivers
+-- identical notifications of one transaction once, so a transaction sends
+-- one per category it wrote, however many messages (a row-level trigger is
+-- the only kind that sees every write_message call's row). A payload must
+-- stay under block_size - 192 bytes (8000 by default): for a longer
+-- category name the payload is {}, and listeners wake every subscription.
 CREATE OR REPLACE FUNCTION message_store.notify_message_written()
 RETURNS trigger LANGUAGE plpgsql
 AS $fn$
 DECLARE
-  payload text := json_build_object(
-    'category', message_store.category(NEW.stream_name),
-    'global_position', NEW.global_position)::text;
+  payload text := json_build_object('category', message_store.category(NEW.stream_name))::text;
 BEGIN
   IF octet_length(payload) >= current_setting('block_size')::int - 192 THEN
-    payload := json_build_object('global_position', NEW.global_position)::text;
+    payload := '{}';
   END IF;
   PERFORM pg_notify('message_store', payload);
   RETURN NULL;

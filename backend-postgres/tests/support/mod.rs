@@ -15,10 +15,12 @@
 
 use std::str::FromStr;
 
+use message_store_postgres::sqlx;
 use message_store_postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use message_store_postgres::sqlx::{ConnectOptions, Connection, Executor};
 use message_store_postgres::{InstallOptions, InstallOutcome, PostgresStore};
 use tokio::sync::OnceCell;
+use uuid::Uuid;
 
 /// Which schema a database holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,4 +137,46 @@ pub async fn store(variant: Variant) -> Option<PostgresStore> {
             .await
             .unwrap_or_else(|e| panic!("connecting to the {variant:?} database: {e}"));
     Some(store)
+}
+
+/// A store whose connections carry a unique application name, so a test can
+/// kill exactly its connections and no other test's.
+pub async fn tagged_store(variant: Variant) -> Option<(PostgresStore, String)> {
+    let tag = format!("ms_test_{}", Uuid::new_v4().simple());
+    let options = options(variant).await?.application_name(&tag);
+    let store =
+        PostgresStore::connect_with(options, PostgresStore::pool_options().max_connections(2))
+            .await
+            .unwrap();
+    Some((store, tag))
+}
+
+/// Terminates the backends whose application name is `tag` (and whose query matches `query`).
+pub async fn kill(tag: &str, query: &str) -> i64 {
+    let admin = admin_options().expect("DATABASE_URL");
+    let mut connection = admin.connect().await.unwrap();
+    sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE application_name = $1 AND query ILIKE $2 AND pid <> pg_backend_pid()",
+    )
+    .bind(tag)
+    .bind(query)
+    .fetch_one(&mut connection)
+    .await
+    .unwrap()
+}
+
+/// True when a session with application name `tag` waits for a lock (an
+/// advisory lock: the category lock of Message DB's writes).
+pub async fn waits_for_a_lock(tag: &str) -> bool {
+    let admin = admin_options().expect("DATABASE_URL");
+    let mut connection = admin.connect().await.unwrap();
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                        WHERE application_name = $1 AND wait_event_type = 'Lock')",
+    )
+    .bind(tag)
+    .fetch_one(&mut connection)
+    .await
+    .unwrap()
 }
