@@ -134,6 +134,8 @@ macro_rules! __suite {
             consumer_group_members_split_the_category,
             invalid_consumer_options_are_refused,
             consumer_health_reports_progress_and_lag,
+            lag_of_consumer_group_members_reaches_zero,
+            lag_counts_only_the_messages_a_correlation_consumer_handles,
             second_consumer_with_the_same_id_is_stopped,
         );
 

@@ -5,6 +5,7 @@
 mod concurrency;
 mod consumer;
 mod filters;
+mod lag;
 mod limits;
 mod read;
 mod subscription;
@@ -13,6 +14,7 @@ mod write;
 pub use concurrency::*;
 pub use consumer::*;
 pub use filters::*;
+pub use lag::*;
 pub use limits::*;
 pub use read::*;
 pub use subscription::*;

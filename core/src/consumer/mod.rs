@@ -160,6 +160,7 @@ impl Consumer {
             ..ConsumerHealth::default()
         }));
         let token = CancellationToken::new();
+        let read = self.options.subscription.clone();
         let task = runtime::spawn(runtime::Runner {
             store: store.clone(),
             category: self.category.clone(),
@@ -175,6 +176,7 @@ impl Consumer {
             health,
             store,
             category: self.category,
+            read,
         })
     }
 

@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::store::{MessageStore, Subscription};
 use crate::stream_name::Category;
+use crate::subscription::SubscribeOptions;
+use futures::StreamExt;
 
 /// What a running consumer reports, for a service's health endpoint.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -47,6 +49,8 @@ pub struct ConsumerHandle {
     pub(crate) health: Arc<Mutex<ConsumerHealth>>,
     pub(crate) store: Arc<dyn MessageStore>,
     pub(crate) category: Category,
+    /// The consumer's reads (its filters), for counting its lag.
+    pub(crate) read: SubscribeOptions,
 }
 
 impl ConsumerHandle {
@@ -90,17 +94,38 @@ impl ConsumerHandle {
             .clone()
     }
 
-    /// How many global positions the consumer is behind its category's last
-    /// message (0 when caught up).
+    /// How many messages the consumer would still handle: those written
+    /// after the last one it handled that its filters (consumer group,
+    /// correlation) give it, up to the category's last message now. 0 when
+    /// caught up, also when the newest messages are another member's.
+    ///
+    /// It counts by reading those messages with the consumer's filters, so
+    /// it is cheap for a consumer near the head and costs a read of the
+    /// backlog otherwise: poll it as often as a backlog may be read.
     pub async fn lag(&self) -> Result<u64> {
-        let head = self.store.category_head(&self.category).await?;
+        let Some(head) = self.store.category_head(&self.category).await? else {
+            return Ok(0);
+        };
         let health = self.health();
-        // Before the first message is handled, everything before the start
-        // position counts as done.
-        let done = health
+        // Everything before the position it reads next is done, and so is
+        // whatever it handled.
+        let from = health
             .last_handled
-            .unwrap_or(health.position.saturating_sub(1));
-        Ok(head.map_or(0, |head| head.saturating_sub(done)))
+            .map_or(health.position, |last| health.position.max(last + 1));
+        if from > head {
+            return Ok(0);
+        }
+        let mut ahead = self
+            .store
+            .category_messages(&self.category, self.read.category_read(from));
+        let mut count = 0;
+        while let Some(message) = ahead.next().await {
+            if message?.global_position > head {
+                break;
+            }
+            count += 1;
+        }
+        Ok(count)
     }
 }
 
