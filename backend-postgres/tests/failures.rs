@@ -212,14 +212,7 @@ async fn a_lost_write_reply_is_outcome_unknown_and_a_resend_finds_it() {
                 .unwrap(),
         );
         let category = unique_category("lost");
-        let mut holder = options.connect().await.unwrap();
-        holder.execute("BEGIN").await.unwrap();
-        sqlx::query("SELECT write_message($1, $2, 'Held', '{}'::jsonb)")
-            .bind(Uuid::new_v4().to_string())
-            .bind(category.stream("1").unwrap().as_str())
-            .execute(&mut holder)
-            .await
-            .unwrap();
+        let mut holder = support::hold_category_lock(&options, &category).await;
 
         let stream = category.stream("2").unwrap();
         let message = NewMessage::new("Lost", json!({ "n": 1 }));
@@ -290,14 +283,7 @@ async fn a_statement_timeout_is_transient_and_writes_nothing() {
             .await
             .unwrap();
         let category = unique_category("timeout");
-        let mut holder = options.connect().await.unwrap();
-        holder.execute("BEGIN").await.unwrap();
-        sqlx::query("SELECT write_message($1, $2, 'Held', '{}'::jsonb)")
-            .bind(Uuid::new_v4().to_string())
-            .bind(category.stream("1").unwrap().as_str())
-            .execute(&mut holder)
-            .await
-            .unwrap();
+        let mut holder = support::hold_category_lock(&options, &category).await;
         let stream = category.stream("2").unwrap();
         let error = store
             .write(

@@ -190,7 +190,7 @@ async fn store_reads_what_plain_sql_wrote() {
     }
 }
 
-/// Opens a transaction that writes `Held` to `{category}-2` and stays open,
+/// Opens a transaction that writes `Held` to `{category}-held` and stays open,
 /// then starts a store write of `Later` to `{category}-3`, which must wait for
 /// the category lock. Commit the returned connection to let both through.
 async fn hold_a_write_open(
@@ -201,14 +201,7 @@ async fn hold_a_write_open(
     sqlx::PgConnection,
     tokio::task::JoinHandle<message_store::Result<u64>>,
 ) {
-    let mut holder = options.connect().await.unwrap();
-    holder.execute("BEGIN").await.unwrap();
-    sqlx::query("SELECT write_message($1, $2, 'Held', '{}'::jsonb)")
-        .bind(Uuid::new_v4().to_string())
-        .bind(category.stream("2").unwrap().as_str())
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    let holder = support::hold_category_lock(options, category).await;
     let later = {
         let store = store.clone();
         let stream = category.stream("3").unwrap();
@@ -331,14 +324,7 @@ async fn a_cancelled_call_leaves_the_connection_usable() {
         .await
         .unwrap();
         let category = unique_category("cancelled");
-        let mut holder = options.connect().await.unwrap();
-        holder.execute("BEGIN").await.unwrap();
-        sqlx::query("SELECT write_message($1, $2, 'Held', '{}'::jsonb)")
-            .bind(Uuid::new_v4().to_string())
-            .bind(category.stream("2").unwrap().as_str())
-            .execute(&mut holder)
-            .await
-            .unwrap();
+        let mut holder = support::hold_category_lock(&options, &category).await;
         let stream = category.stream("3").unwrap();
         let waiting = store.write(
             &stream,

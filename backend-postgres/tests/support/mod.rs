@@ -180,3 +180,21 @@ pub async fn waits_for_a_lock(tag: &str) -> bool {
     .await
     .unwrap()
 }
+
+/// Opens a transaction that writes `Held` to `{category}-held` through plain
+/// SQL and stays open: it holds the category's lock, so every other write
+/// to the category waits until the returned connection commits or rolls back.
+pub async fn hold_category_lock(
+    options: &PgConnectOptions,
+    category: &message_store::Category,
+) -> sqlx::PgConnection {
+    let mut holder = options.connect().await.unwrap();
+    holder.execute("BEGIN").await.unwrap();
+    sqlx::query("SELECT write_message($1, $2, 'Held', '{}'::jsonb)")
+        .bind(Uuid::new_v4().to_string())
+        .bind(category.stream("held").unwrap().as_str())
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    holder
+}
