@@ -198,3 +198,11 @@ pub async fn hold_category_lock(
         .unwrap();
     holder
 }
+
+/// The text of a `Backend` error's source (panics on any other error).
+pub fn backend_source(error: &message_store::Error) -> String {
+    match error {
+        message_store::Error::Backend { source } => source.to_string(),
+        other => panic!("expected a backend error, got {other:?}"),
+    }
+}
