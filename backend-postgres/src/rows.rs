@@ -84,16 +84,14 @@ fn decode_with(
         message_type,
         position: position_from_bigint(position, "position")?,
         global_position: position_from_bigint(global_position, "global_position")?,
+        // Any JSON another client stored is read and never fails a page:
+        // what a `Value` cannot hold is kept as unreadable (Message::check).
         data: match data {
-            Some(text) => {
-                JsonData::from_json_text(text).map_err(|e| decode_error("data", e.to_string()))?
-            }
+            Some(text) => JsonData::from_stored_text(text),
             None => JsonData::from_value(serde_json::Value::Null),
         },
-        // Any JSON another client stored is read; it never fails a whole page.
         metadata: match metadata {
-            Some(text) => Metadata::from_json_text_lenient(text)
-                .map_err(|e| decode_error("metadata", e.to_string()))?,
+            Some(text) => Metadata::from_stored_text(text),
             None => Metadata::default(),
         },
         time: Utc.from_utc_datetime(&time),

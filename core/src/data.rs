@@ -18,6 +18,20 @@ use serde_json::Value;
 /// or decode it into a type with [`JsonData::decode`]. Everything reads the
 /// one [`Value`], so data read from any backend behaves the same.
 ///
+/// ## Stored JSON this client cannot read
+///
+/// PostgreSQL's `jsonb` holds JSON a [`Value`] cannot: nesting deeper than
+/// [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH), numbers outside `f64`'s range.
+/// Writes through this crate refuse such JSON, but another client may have
+/// stored it. Its message is still read (one such row never fails a page):
+/// its data is *unreadable*. [`JsonData::unreadable`] says so and why,
+/// [`JsonData::decode`] and [`Message::decode`](crate::Message::decode)
+/// return an error naming the reason, [`Display`](fmt::Display) shows the
+/// stored text, and looking at it as a [`Value`] (`Deref`,
+/// [`JsonData::value`]) panics. The consumer runtime checks every message
+/// ([`Message::check`](crate::Message::check)) before its handlers run and
+/// treats unreadable data as a handler failure.
+///
 /// ```
 /// use message_store::JsonData;
 /// use serde_json::json;
@@ -36,6 +50,48 @@ struct Inner {
     text: Option<Box<str>>,
     /// The parsed value: given, or built from the text on first use.
     value: OnceLock<Value>,
+    /// Set for stored text a [`Value`] cannot hold (then `text` is `None`).
+    unreadable: Option<UnreadableJson>,
+}
+
+/// Stored JSON a [`Value`] cannot hold, kept as it was stored, with why.
+///
+/// Found in [`JsonData::unreadable`] and [`Metadata::unreadable`](crate::Metadata::unreadable);
+/// clones share the text.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the stored JSON cannot be read: {reason}")]
+pub struct UnreadableJson {
+    text: Arc<str>,
+    reason: Arc<str>,
+}
+
+impl UnreadableJson {
+    /// Records that `text` cannot be read, for `reason`.
+    pub fn new(text: impl Into<Arc<str>>, reason: impl fmt::Display) -> Self {
+        UnreadableJson {
+            text: text.into(),
+            reason: reason.to_string().into(),
+        }
+    }
+
+    /// The JSON text as stored.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Why it cannot be read (the parser's error).
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Debug for UnreadableJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnreadableJson")
+            .field("reason", &self.reason)
+            .field("text", &crate::error::shown(&self.text))
+            .finish()
+    }
 }
 
 impl JsonData {
@@ -44,6 +100,7 @@ impl JsonData {
         JsonData(Arc::new(Inner {
             text: None,
             value: OnceLock::from(value),
+            unreadable: None,
         }))
     }
 
@@ -52,37 +109,98 @@ impl JsonData {
     /// without building it: it is parsed when first looked at.
     pub fn from_json_text(text: impl Into<Box<str>>) -> serde_json::Result<Self> {
         let text = text.into();
-        let mut deserializer = serde_json::Deserializer::from_str(&text);
-        Checked::deserialize(&mut deserializer)?;
-        deserializer.end()?;
+        check(&text)?;
         Ok(JsonData(Arc::new(Inner {
             text: Some(text),
             value: OnceLock::new(),
+            unreadable: None,
         })))
     }
 
-    /// The data as a [`Value`] (built on first use, then kept).
-    pub fn value(&self) -> &Value {
-        self.0.value.get_or_init(|| match &self.0.text {
-            Some(text) => serde_json::from_str(text).expect("checked to parse when built"),
-            None => unreachable!("data without text is built with its value"),
-        })
+    /// Data holding stored JSON `text`, never failing: text a [`Value`]
+    /// cannot hold gives [unreadable](JsonData::unreadable) data that keeps
+    /// the text. This is how backends read what another client stored.
+    pub fn from_stored_text(text: impl Into<Box<str>>) -> Self {
+        let text = text.into();
+        match check(&text) {
+            Ok(()) => JsonData(Arc::new(Inner {
+                text: Some(text),
+                value: OnceLock::new(),
+                unreadable: None,
+            })),
+            Err(reason) => JsonData(Arc::new(Inner {
+                text: None,
+                value: OnceLock::new(),
+                unreadable: Some(UnreadableJson::new(text, reason)),
+            })),
+        }
     }
 
-    /// Decodes the data into `T` (from its [`Value`]).
+    /// Why the stored data cannot be read, if it cannot (see the
+    /// [type's docs](JsonData#stored-json-this-client-cannot-read)).
+    pub fn unreadable(&self) -> Option<&UnreadableJson> {
+        self.0.unreadable.as_ref()
+    }
+
+    /// The data as a [`Value`], or why it cannot be read.
+    pub fn try_value(&self) -> Result<&Value, &UnreadableJson> {
+        match &self.0.unreadable {
+            Some(unreadable) => Err(unreadable),
+            None => Ok(self.0.value.get_or_init(|| match &self.0.text {
+                Some(text) => serde_json::from_str(text).expect("checked to parse when built"),
+                None => unreachable!("data without text is built with its value"),
+            })),
+        }
+    }
+
+    /// The data as a [`Value`] (built on first use, then kept).
+    ///
+    /// # Panics
+    ///
+    /// When the data is [unreadable](JsonData::unreadable); use
+    /// [`JsonData::try_value`] where stored data may come from other clients.
+    pub fn value(&self) -> &Value {
+        match self.try_value() {
+            Ok(value) => value,
+            Err(unreadable) => panic!(
+                "message data cannot be read as a serde_json::Value ({}); check JsonData::unreadable or Message::check first",
+                unreadable.reason()
+            ),
+        }
+    }
+
+    /// Decodes the data into `T` (from its [`Value`]); unreadable data gives
+    /// an error carrying the reason.
     pub fn decode<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
-        T::deserialize(self.value())
+        match self.try_value() {
+            Ok(value) => T::deserialize(value),
+            Err(unreadable) => Err(serde::de::Error::custom(unreadable)),
+        }
     }
 
     /// A copy of the data as an owned [`Value`].
+    ///
+    /// # Panics
+    ///
+    /// When the data is [unreadable](JsonData::unreadable), as [`JsonData::value`].
     pub fn to_value(&self) -> Value {
         self.value().clone()
     }
 }
 
+/// Checks that `text` is one JSON value a [`Value`] can hold.
+fn check(text: &str) -> serde_json::Result<()> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    Checked::deserialize(&mut deserializer)?;
+    deserializer.end()
+}
+
 impl Deref for JsonData {
     type Target = Value;
 
+    /// # Panics
+    ///
+    /// When the data is [unreadable](JsonData::unreadable).
     fn deref(&self) -> &Value {
         self.value()
     }
@@ -104,7 +222,11 @@ impl PartialEq for JsonData {
                 return true;
             }
         }
-        self.value() == other.value()
+        match (self.try_value(), other.try_value()) {
+            (Ok(a), Ok(b)) => a == b,
+            (Err(a), Err(b)) => a.text() == b.text(),
+            _ => false,
+        }
     }
 }
 
@@ -112,31 +234,42 @@ impl Eq for JsonData {}
 
 impl PartialEq<Value> for JsonData {
     fn eq(&self, other: &Value) -> bool {
-        self.value() == other
+        self.try_value() == Ok(other)
     }
 }
 
 impl PartialEq<JsonData> for Value {
     fn eq(&self, other: &JsonData) -> bool {
-        self == other.value()
+        other == self
     }
 }
 
 impl fmt::Debug for JsonData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.value(), f)
+        match self.try_value() {
+            Ok(value) => fmt::Debug::fmt(value, f),
+            Err(unreadable) => fmt::Debug::fmt(unreadable, f),
+        }
     }
 }
 
+/// Shows the JSON; unreadable data shows its stored text.
 impl fmt::Display for JsonData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self.value(), f)
+        match self.try_value() {
+            Ok(value) => fmt::Display::fmt(value, f),
+            Err(unreadable) => f.write_str(unreadable.text()),
+        }
     }
 }
 
+/// Serializes the [`Value`]; unreadable data fails with its reason.
 impl Serialize for JsonData {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.value().serialize(serializer)
+        match self.try_value() {
+            Ok(value) => value.serialize(serializer),
+            Err(unreadable) => Err(serde::ser::Error::custom(unreadable)),
+        }
     }
 }
 
@@ -242,6 +375,37 @@ mod tests {
         assert_eq!(data["amount"], 7);
         assert_eq!(data.decode::<Deposited>().unwrap(), Deposited { amount: 7 });
         assert!(data.decode::<String>().is_err());
+    }
+
+    #[test]
+    fn stored_text_a_value_cannot_hold_is_kept_unreadable() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let huge = format!("{{\"n\": 1{}}}", "0".repeat(400));
+        for text in [deep.as_str(), "1e400", huge.as_str()] {
+            let data = JsonData::from_stored_text(text);
+            let unreadable = data.unreadable().expect(text);
+            assert_eq!(unreadable.text(), text);
+            assert!(
+                unreadable.reason().contains("recursion limit")
+                    || unreadable.reason().contains("number out of range"),
+                "{unreadable}"
+            );
+            assert!(data.try_value().is_err());
+            let err = data.decode::<Value>().unwrap_err().to_string();
+            assert!(err.contains(unreadable.reason()), "{err}");
+            assert_eq!(data.to_string(), text);
+            assert!(format!("{data:?}").starts_with("UnreadableJson"));
+            assert!(serde_json::to_string(&data).is_err());
+            assert_eq!(data, JsonData::from_stored_text(text));
+            assert_ne!(data, JsonData::from_value(Value::Null));
+            assert_ne!(data, Value::Null);
+            let panic = std::panic::catch_unwind(|| data.is_null()).unwrap_err();
+            let panic = panic.downcast_ref::<String>().unwrap();
+            assert!(panic.contains("Message::check"), "{panic}");
+        }
+        let fine = JsonData::from_stored_text(r#"{"n": 1}"#);
+        assert!(fine.unreadable().is_none());
+        assert_eq!(fine, serde_json::json!({"n": 1}));
     }
 
     #[test]

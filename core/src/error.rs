@@ -147,6 +147,27 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A stored message's data or metadata is JSON this client cannot read:
+    /// another client stored JSON nesting deeper than
+    /// [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH) or a number outside `f64`'s
+    /// range (see [`UnreadableJson`](crate::UnreadableJson)). The message was
+    /// read; only this part of it cannot be looked at.
+    #[error("message `{message_type}` at position {position} of stream `{stream}` (global position {global_position}) has {part} this client cannot read: {reason}")]
+    Unreadable {
+        /// The message's stream.
+        stream: String,
+        /// Its stream position.
+        position: u64,
+        /// Its global position.
+        global_position: u64,
+        /// Its type.
+        message_type: String,
+        /// `data` or `metadata`.
+        part: &'static str,
+        /// Why (the JSON parser's error).
+        reason: String,
+    },
+
     /// Two subscriptions or consumers would share one position stream.
     #[error("position stream `{stream}` is already in use by another consumer; give each consumer its own consumer id")]
     PositionStreamInUse {
@@ -288,6 +309,7 @@ impl Error {
             Error::DuplicateMessageId { .. } => ErrorKind::DuplicateMessageId,
             Error::Encode { .. } => ErrorKind::Encode,
             Error::Decode { .. } => ErrorKind::Decode,
+            Error::Unreadable { .. } => ErrorKind::Unreadable,
             Error::PositionStreamInUse { .. } => ErrorKind::PositionStreamInUse,
             Error::CommitAhead { .. } => ErrorKind::CommitAhead,
             Error::HandlerFailed { .. } => ErrorKind::HandlerFailed,
@@ -321,6 +343,7 @@ pub enum ErrorKind {
     DuplicateMessageId,
     Encode,
     Decode,
+    Unreadable,
     PositionStreamInUse,
     CommitAhead,
     HandlerFailed,

@@ -54,7 +54,7 @@ pub mod subscription;
 mod version;
 
 pub use consumer_group::{hash_64, member_of, ConsumerGroup, MAX_CONSUMER_GROUP_SIZE};
-pub use data::JsonData;
+pub use data::{JsonData, UnreadableJson};
 pub use error::{ConsumerGroupProblem, Error, ErrorKind, NameProblem, Result};
 pub use ext::MessageStoreExt;
 pub use message::{validate_write, Message, NewMessage, TypedMessage};

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::data::JsonData;
+use crate::data::{JsonData, UnreadableJson};
 use crate::error::{printable, shown, Error, NameProblem, Result};
 use crate::metadata::{json_problem, Metadata, MAX_JSON_DEPTH};
 use crate::stream_name::{Category, StreamName, MAX_STREAM_NAME_LEN};
@@ -117,7 +117,11 @@ pub struct Message {
 
 impl Message {
     /// Decodes the data into `T`; the error names the stream, position and type.
+    /// Data this client cannot read gives [`Error::Unreadable`].
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
+        if let Some(unreadable) = self.data.unreadable() {
+            return Err(self.unreadable("data", unreadable));
+        }
         self.data.decode().map_err(|source| Error::Decode {
             stream: self.stream_name.as_str().to_owned(),
             position: self.position,
@@ -125,6 +129,32 @@ impl Message {
             message_type: self.message_type.clone(),
             source,
         })
+    }
+
+    /// Checks that the message's data and metadata can be read:
+    /// [`Error::Unreadable`] names the part and why when another client
+    /// stored JSON this client cannot hold (see
+    /// [`JsonData`](crate::JsonData#stored-json-this-client-cannot-read)).
+    /// The consumer runtime checks every message before its handlers run.
+    pub fn check(&self) -> Result<()> {
+        if let Some(unreadable) = self.data.unreadable() {
+            return Err(self.unreadable("data", unreadable));
+        }
+        if let Some(unreadable) = &self.metadata.unreadable {
+            return Err(self.unreadable("metadata", unreadable));
+        }
+        Ok(())
+    }
+
+    fn unreadable(&self, part: &'static str, unreadable: &UnreadableJson) -> Error {
+        Error::Unreadable {
+            stream: self.stream_name.as_str().to_owned(),
+            position: self.position,
+            global_position: self.global_position,
+            message_type: self.message_type.clone(),
+            part,
+            reason: unreadable.reason().to_owned(),
+        }
     }
 
     /// Decodes the data into `T` when the message has `T`'s type; `Ok(None)`
@@ -372,5 +402,65 @@ mod tests {
             text.contains("account-1") && text.contains("position 3") && text.contains("Deposited"),
             "{text}"
         );
+        assert!(message.check().is_ok());
+    }
+
+    #[test]
+    fn unreadable_parts_are_named_by_check_and_decode() {
+        let mut message = Message {
+            id: Uuid::new_v4(),
+            stream_name: stream(),
+            message_type: "Deposited".into(),
+            position: 3,
+            global_position: 17,
+            data: JsonData::from_stored_text(r#"{"amount": 1e400}"#),
+            metadata: Metadata::default(),
+            time: Utc::now(),
+        };
+        for err in [
+            message.check().unwrap_err(),
+            message.decode::<Value>().unwrap_err(),
+        ] {
+            let text = err.to_string();
+            assert!(
+                matches!(
+                    err,
+                    Error::Unreadable {
+                        part: "data",
+                        position: 3,
+                        global_position: 17,
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert!(
+                text.contains("account-1") && text.contains("number out of range"),
+                "{text}"
+            );
+        }
+        message.data = json!({"amount": 1}).into();
+        message.metadata = Metadata::from_stored_text(r#"{"n": 1e400}"#);
+        let err = message.check().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Unreadable {
+                    part: "metadata",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(message.decode::<Value>().unwrap(), json!({"amount": 1}));
+        // Written back, unreadable metadata is refused before any I/O.
+        let copy = NewMessage::new("T", json!({})).with_metadata(message.metadata.clone());
+        assert!(matches!(
+            validate_write(&stream(), &[copy]),
+            Err(Error::InvalidJson {
+                field: "metadata",
+                ..
+            })
+        ));
     }
 }

@@ -7,6 +7,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use crate::data::UnreadableJson;
 use crate::message::Message;
 
 /// Metadata carried with a message.
@@ -46,6 +47,15 @@ pub struct Metadata {
     /// Any other keys, kept as written.
     #[serde(flatten)]
     pub other: Map<String, Value>,
+    /// Set only on metadata read from a store that could not be read at all:
+    /// JSON another client stored that nests deeper than [`MAX_JSON_DEPTH`]
+    /// or holds a number outside `f64`'s range. Every other field is then
+    /// empty, and this keeps the stored text and why.
+    /// [`Message::check`](crate::Message::check) reports it, the consumer
+    /// runtime treats it as a handler failure, and writes refuse metadata
+    /// that carries it. Never serialized.
+    #[serde(skip)]
+    pub unreadable: Option<UnreadableJson>,
 }
 
 impl Metadata {
@@ -141,6 +151,16 @@ impl Metadata {
         Ok(metadata)
     }
 
+    /// Reads stored metadata text as [`Metadata::from_json_text_lenient`]
+    /// does, never failing: text that is not JSON, or that a [`Value`]
+    /// cannot hold, gives metadata that is [unreadable](Metadata::unreadable).
+    pub fn from_stored_text(text: &str) -> Self {
+        Self::from_json_text_lenient(text).unwrap_or_else(|reason| Metadata {
+            unreadable: Some(UnreadableJson::new(text, reason)),
+            ..Metadata::default()
+        })
+    }
+
     /// Takes one key of stored metadata: a standard key with a value of its
     /// type fills its field, anything else goes to [`Metadata::other`].
     fn absorb(&mut self, key: Cow<'_, str>, value: Value) {
@@ -219,6 +239,9 @@ impl Metadata {
     /// What makes this metadata unstorable or unreadable, if anything (see
     /// [`json_problem`]); the metadata object itself is one level of nesting.
     pub(crate) fn json_problem(&self) -> Option<JsonProblem> {
+        if self.unreadable.is_some() {
+            return Some(JsonProblem::Unreadable);
+        }
         let named = [
             &self.causation_message_stream_name,
             &self.correlation_stream_name,
@@ -262,6 +285,8 @@ pub(crate) enum JsonProblem {
     Nul,
     /// Arrays and objects nest deeper than [`MAX_JSON_DEPTH`].
     TooDeep,
+    /// Metadata read from a store that could not be read, written back.
+    Unreadable,
 }
 
 impl JsonProblem {
@@ -271,6 +296,7 @@ impl JsonProblem {
             JsonProblem::TooDeep => format!(
                 "arrays and objects nest deeper than {MAX_JSON_DEPTH} levels (MAX_JSON_DEPTH), more than a reader can read back"
             ),
+            JsonProblem::Unreadable => "it is stored metadata that could not be read (Metadata::unreadable is set); build new metadata instead".to_owned(),
         }
     }
 }
@@ -400,6 +426,22 @@ mod tests {
             Metadata::from_json(Some(standard)).unwrap()
         );
         assert!(Metadata::from_json_lenient(None).is_empty());
+    }
+
+    #[test]
+    fn stored_metadata_a_value_cannot_hold_is_kept_unreadable() {
+        let deep = format!(r#"{{"a": {}{}}}"#, "[".repeat(200), "]".repeat(200));
+        for text in [deep.as_str(), r#"{"n": 1e400}"#, "1e400", "{"] {
+            let metadata = Metadata::from_stored_text(text);
+            let unreadable = metadata.unreadable.as_ref().expect(text);
+            assert_eq!(unreadable.text(), text);
+            assert!(!metadata.is_empty());
+            assert_eq!(metadata.json_problem(), Some(JsonProblem::Unreadable));
+            assert_eq!(metadata.to_json(), Some(json!({})));
+        }
+        let fine = Metadata::from_stored_text(r#"{"schemaVersion": "2"}"#);
+        assert_eq!(fine.schema_version.as_deref(), Some("2"));
+        assert!(fine.unreadable.is_none());
     }
 
     #[test]

@@ -206,3 +206,24 @@ pub fn backend_source(error: &message_store::Error) -> String {
         other => panic!("expected a backend error, got {other:?}"),
     }
 }
+
+/// Runs `sql` (with `id` bound as `$1`) on the variant's database as the
+/// admin role: what an operator repairing a row by hand would do.
+pub async fn as_admin(variant: Variant, sql: &str, id: Uuid) {
+    let database = options(variant)
+        .await
+        .expect("the database")
+        .get_database()
+        .map(str::to_owned);
+    let mut admin = admin_options().expect("DATABASE_URL");
+    if let Some(database) = database {
+        admin = admin.database(&database);
+    }
+    let mut connection = admin.connect().await.unwrap();
+    sqlx::query(sql)
+        .bind(id)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.ok();
+}

@@ -103,7 +103,8 @@ impl Handlers {
 
     /// Runs the message's handlers in order, retrying from the one that
     /// failed (handlers that already succeeded are not run again). A panic
-    /// counts as a failure.
+    /// counts as a failure, and so does a message whose data or metadata
+    /// cannot be read ([`Message::check`]): its handlers are not run.
     pub(crate) async fn dispatch(
         &self,
         message: &Message,
@@ -117,12 +118,16 @@ impl Handlers {
         let mut last_error = None;
         while next < handlers.len() {
             attempts += 1;
-            // A panic while building the future counts as much as one inside it.
-            let result = match std::panic::catch_unwind(AssertUnwindSafe(|| {
-                handlers[next](message.clone())
-            })) {
-                Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
-                Err(panic) => Err(panic),
+            let result = match message.check() {
+                // Data or metadata no handler can look at fails every attempt.
+                Err(unreadable) => Ok(Err(Box::new(unreadable) as HandlerError)),
+                // A panic while building the future counts as much as one inside it.
+                Ok(()) => match std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    handlers[next](message.clone())
+                })) {
+                    Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+                    Err(panic) => Err(panic),
+                },
             };
             let error: HandlerError = match result {
                 Ok(Ok(())) => {

@@ -2,11 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::ext::MessageStoreExt;
 use crate::message::{Message, NewMessage};
+use crate::metadata::Metadata;
+use crate::read::{BatchSize, StreamRead};
 use crate::store::MessageStore;
 use crate::stream_name::{Category, StreamName};
 use crate::version::ExpectedVersion;
@@ -36,6 +39,12 @@ pub struct ParkedFrom {
     pub error: String,
     /// How many times the handler ran.
     pub attempts: u32,
+    /// True when the original's data or metadata could not be read
+    /// ([`Message::check`]): the parked copy then holds JSON `null` data (and
+    /// only this record as metadata), and listing or replaying it reads the
+    /// original from its stream again, as it is stored by then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreadable: bool,
 }
 
 /// A message in a parked stream.
@@ -75,13 +84,22 @@ pub(crate) fn parked_copy(
         consumer_id: consumer_id.to_owned(),
         error,
         attempts,
+        unreadable: message.check().is_err(),
     };
-    let mut metadata = message.metadata.clone();
+    // What cannot be read cannot be copied: the original stays in its stream.
+    let mut metadata = match message.metadata.unreadable {
+        Some(_) => Metadata::default(),
+        None => message.metadata.clone(),
+    };
     metadata.other.insert(
         PARKED_FROM.to_owned(),
         serde_json::to_value(&from).expect("parked-from record serializes"),
     );
-    NewMessage::new(message.message_type.clone(), message.data.to_value()).with_metadata(metadata)
+    let data = match message.data.try_value() {
+        Ok(value) => value.clone(),
+        Err(_) => Value::Null,
+    };
+    NewMessage::new(message.message_type.clone(), data).with_metadata(metadata)
 }
 
 /// Writes the parked copy; if this very copy is already there (an earlier
@@ -126,6 +144,17 @@ pub async fn parked_messages(
                 message_type: record.message_type.clone(),
                 source,
             })?;
+        if from.unreadable {
+            if let Some(original) = original(store, &from).await? {
+                parked.push(ParkedMessage {
+                    parked_position: record.position,
+                    message: original,
+                    parked_from: from,
+                    replayed: false,
+                });
+                continue;
+            }
+        }
         let mut metadata = record.metadata.clone();
         metadata.other.remove(PARKED_FROM);
         let message = Message {
@@ -149,6 +178,20 @@ pub async fn parked_messages(
         entry.replayed = replayed.contains(&entry.parked_position);
     }
     Ok(parked)
+}
+
+/// The message a parked copy was made of, read from its stream (`None` when
+/// it is no longer there).
+async fn original(
+    store: &(impl MessageStore + ?Sized),
+    from: &ParkedFrom,
+) -> Result<Option<Message>> {
+    let stream = StreamName::new(from.stream_name.clone())?;
+    let options = StreamRead::new()
+        .from_position(from.position)
+        .batch_size(BatchSize::Limit(1));
+    let found = store.read_stream(&stream, options).await?;
+    Ok(found.into_iter().find(|m| m.id == from.message_id))
 }
 
 /// Records that the parked message at `parked_position` was replayed.
