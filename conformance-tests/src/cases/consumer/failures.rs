@@ -1,0 +1,235 @@
+//! Handlers that fail, panic, hang or meet an unreadable message, under
+//! each failure policy.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use message_store::consumer::{parked_messages, Consumer, FailurePolicy};
+use message_store::{Error, ExpectedVersion, Message, MessageStore, TypedMessage};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::support::*;
+
+use super::*;
+
+/// A handler that fails twice and then succeeds: the message is handled once
+/// successfully, and every message in order.
+pub async fn failing_handler_is_retried_and_order_is_kept(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 6), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let succeeded: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let failures_left = Arc::new(Mutex::new(2u32));
+    let consumer = {
+        let (succeeded, failures_left) = (succeeded.clone(), failures_left.clone());
+        Consumer::new(category.clone())
+            .with_options(options("retry"))
+            .on_any(move |message: Message| {
+                let (succeeded, failures_left) = (succeeded.clone(), failures_left.clone());
+                async move {
+                    let n = message.data["n"].as_u64().unwrap();
+                    if n == 3 {
+                        let mut left = failures_left.lock().unwrap();
+                        if *left > 0 {
+                            *left -= 1;
+                            return Err("transient failure".into());
+                        }
+                    }
+                    succeeded.lock().unwrap().push(n);
+                    Ok(())
+                }
+            })
+    };
+    let handle = consumer.start(store.clone()).await.unwrap();
+    wait_until("all six are handled", || {
+        succeeded.lock().unwrap().len() == 6
+    })
+    .await;
+    let health = handle.shutdown().await.unwrap();
+    assert_eq!(*succeeded.lock().unwrap(), vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(health.failed_attempts, 2);
+    assert_eq!(health.handled, 6);
+}
+
+/// A handler that panics is a failure under the policy, not a crash of the runtime.
+pub async fn panicking_handler_is_retried_not_fatal(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 3), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    // Message 1 panics once inside the handler's future, message 2 once while
+    // the handler builds its future: both are failures, retried.
+    let panicked: Arc<Mutex<BTreeSet<u64>>> = Arc::default();
+    let seen: Seen = Arc::default();
+    let consumer = {
+        let (panicked, seen) = (panicked.clone(), seen.clone());
+        Consumer::new(category.clone())
+            .with_options(options("panics"))
+            .on_any(move |message: Message| {
+                let (panicked, seen) = (panicked.clone(), seen.clone());
+                if message.position == 2 && panicked.lock().unwrap().insert(2) {
+                    panic!("handler bug before its future");
+                }
+                async move {
+                    if message.position == 1 && panicked.lock().unwrap().insert(1) {
+                        panic!("handler bug");
+                    }
+                    seen.lock().unwrap().push(message);
+                    Ok(())
+                }
+            })
+    };
+    let handle = consumer.start(store.clone()).await.unwrap();
+    wait_until("all three are handled", || seen.lock().unwrap().len() == 3).await;
+    let health = handle.shutdown().await.unwrap();
+    assert_eq!(health.failed_attempts, 2);
+    assert!(health
+        .last_error
+        .unwrap()
+        .contains("handler bug before its future"));
+    assert_eq!(positions(&seen.lock().unwrap()), vec![0, 1, 2]);
+}
+
+#[derive(Debug, Deserialize)]
+struct Numbered {
+    n: u64,
+}
+
+impl TypedMessage for Numbered {
+    const MESSAGE_TYPE: &'static str = "Numbered";
+}
+
+/// A poison message is parked after the configured attempts with the error, the attempt count
+/// and its origin; the consumer goes on; the parked message can be listed and replayed.
+pub async fn poison_message_is_parked_and_can_be_replayed(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 5), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let healthy = Arc::new(Mutex::new(false));
+    let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let build = || {
+        let (healthy, seen) = (healthy.clone(), seen.clone());
+        Consumer::new(category.clone())
+            .with_options(
+                options("parker")
+                    .on_failure(FailurePolicy::Park)
+                    .retry(quick_retry(2)),
+            )
+            .on(move |value: Numbered, _message: Message| {
+                let (healthy, seen) = (healthy.clone(), seen.clone());
+                async move {
+                    if value.n == 2 && !*healthy.lock().unwrap() {
+                        return Err(format!("cannot handle {}", value.n).into());
+                    }
+                    seen.lock().unwrap().push(value.n);
+                    Ok(())
+                }
+            })
+    };
+    let handle = build().start(store.clone()).await.unwrap();
+    wait_until("the others are handled", || seen.lock().unwrap().len() == 4).await;
+    let health = handle.shutdown().await.unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![0, 1, 3, 4],
+        "the consumer went on past the poison message"
+    );
+    assert_eq!(health.parked, 1);
+
+    let parked = parked_messages(store.as_ref(), &category, "parker")
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 1);
+    let entry = &parked[0];
+    assert_eq!(entry.message.data, json!({ "n": 2 }));
+    assert_eq!(entry.message.position, 2);
+    assert_eq!(entry.message.stream_name, stream(&category, "1"));
+    assert_eq!(entry.parked_from.attempts, 2);
+    assert!(entry.parked_from.error.contains("cannot handle 2"));
+    assert!(!entry.replayed);
+
+    *healthy.lock().unwrap() = true;
+    let report = build().replay_parked(store.as_ref()).await.unwrap();
+    assert_eq!(report.replayed, 1);
+    assert!(report.still_failing.is_empty());
+    assert_eq!(*seen.lock().unwrap(), vec![0, 1, 3, 4, 2]);
+    let parked = parked_messages(store.as_ref(), &category, "parker")
+        .await
+        .unwrap();
+    assert!(parked[0].replayed, "marked as replayed");
+    let again = build().replay_parked(store.as_ref()).await.unwrap();
+    assert_eq!(
+        again.replayed, 0,
+        "a replayed message is not replayed twice"
+    );
+}
+
+/// With the `Stop` policy the consumer stops with an error naming the message, and the
+/// message is delivered again after a restart.
+pub async fn consumer_stops_on_a_failing_message_and_redelivers_it(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 4), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let build = |fail: bool, seen: Arc<Mutex<Vec<u64>>>| {
+        Consumer::new(category.clone())
+            .with_options(options("stopper").retry(quick_retry(2)))
+            .on(move |value: Numbered, _m: Message| {
+                let seen = seen.clone();
+                async move {
+                    if fail && value.n == 2 {
+                        return Err(std::io::Error::other("always fails").into());
+                    }
+                    seen.lock().unwrap().push(value.n);
+                    Ok(())
+                }
+            })
+    };
+    let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let error = build(true, seen.clone())
+        .start(store.clone())
+        .await
+        .unwrap()
+        .join()
+        .await
+        .unwrap_err();
+    match &error {
+        Error::HandlerFailed {
+            position,
+            attempts,
+            source,
+            ..
+        } => {
+            assert_eq!((*position, *attempts), (2, 2));
+            assert!(source.to_string().contains("always fails"));
+            // The handler's own error is kept, as the error's source.
+            assert!(source.downcast_ref::<std::io::Error>().is_some());
+            let chained = std::error::Error::source(&error).expect("a source");
+            assert!(chained.to_string().contains("always fails"));
+        }
+        other => panic!("expected HandlerFailed, got {other:?}"),
+    }
+    assert_eq!(*seen.lock().unwrap(), vec![0, 1]);
+    let after: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let handle = build(false, after.clone())
+        .start(store.clone())
+        .await
+        .unwrap();
+    wait_until("the rest is handled", || {
+        after.lock().unwrap().last() == Some(&3)
+    })
+    .await;
+    handle.shutdown().await.unwrap();
+    assert_eq!(
+        *after.lock().unwrap(),
+        vec![1, 2, 3],
+        "resumes at the last recorded message, inclusive"
+    );
+}

@@ -1,0 +1,88 @@
+//! The consumer runtime's cases, and the helpers they share. Each case takes
+//! an owned store, since a running consumer keeps one.
+//!
+//! - `failures`: failing, panicking, slow and unreadable-message handlers
+//!   under each failure policy;
+//! - `lifecycle`: kills, backend faults, shutdown and its deadline, a second
+//!   instance;
+//! - `setup`: options, consumer groups, health.
+
+mod failures;
+mod lifecycle;
+mod setup;
+
+pub use failures::*;
+pub use lifecycle::*;
+pub use setup::*;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use message_store::consumer::{Consumer, ConsumerOptions, HandlerResult, RetryPolicy};
+use message_store::{Category, ExpectedVersion, Message, MessageStore, SubscribeOptions};
+
+use crate::support::*;
+
+type Seen = Arc<Mutex<Vec<Message>>>;
+
+fn subscription(consumer_id: &str) -> SubscribeOptions {
+    SubscribeOptions::new()
+        .consumer_id(consumer_id)
+        .unwrap()
+        .poll_interval(Duration::from_millis(10))
+        .unwrap()
+}
+
+fn quick_retry(attempts: u32) -> RetryPolicy {
+    RetryPolicy::new()
+        .max_attempts(attempts)
+        .unwrap()
+        .backoff(Duration::from_millis(1), Duration::from_millis(5))
+        .unwrap()
+}
+
+fn options(consumer_id: &str) -> ConsumerOptions {
+    ConsumerOptions::new()
+        .subscription(subscription(consumer_id))
+        .retry(quick_retry(3))
+        .backend_backoff(Duration::from_millis(50))
+}
+
+/// A consumer that records every message it handles.
+fn recording(category: &Category, options: ConsumerOptions, seen: &Seen) -> Consumer {
+    let seen = seen.clone();
+    Consumer::new(category.clone())
+        .with_options(options)
+        .on_any(move |message: Message| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(message);
+                HandlerResult::Ok(())
+            }
+        })
+}
+
+async fn write_spread(
+    store: &dyn MessageStore,
+    category: &Category,
+    streams: u64,
+    per_stream: u64,
+) {
+    for round in 0..per_stream {
+        for id in 0..streams {
+            let n = round * 1000 + id;
+            store
+                .write(
+                    &stream(category, &id.to_string()),
+                    vec![numbered("Numbered", n)],
+                    ExpectedVersion::Any,
+                )
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn global(messages: &[Message]) -> Vec<u64> {
+    messages.iter().map(|m| m.global_position).collect()
+}

@@ -1,0 +1,120 @@
+//! Consumer options, consumer-group members and health.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use message_store::consumer::{Consumer, ConsumerHandle, ConsumerOptions, FailurePolicy};
+use message_store::{
+    ConsumerGroup, ErrorKind, ExpectedVersion, MessageStore, StartPosition, SubscribeOptions,
+};
+
+use crate::support::*;
+
+use super::*;
+
+/// Members of a consumer group running concurrently: the union of what they handle is every
+/// message, each stream is handled by exactly one member, in order per stream.
+pub async fn consumer_group_members_split_the_category(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    write_spread(store.as_ref(), &category, 12, 4).await;
+    let size = 3;
+    let seen: Vec<Seen> = (0..size).map(|_| Seen::default()).collect();
+    let mut handles: Vec<ConsumerHandle> = Vec::new();
+    for member in 0..size {
+        let subscription = subscription(&format!("member{member}"))
+            .consumer_group(ConsumerGroup::new(member, size).unwrap());
+        let options = options("unused").subscription(subscription);
+        let consumer = recording(&category, options, &seen[usize::try_from(member).unwrap()]);
+        handles.push(consumer.start(store.clone()).await.unwrap());
+    }
+    wait_until("all 48 are handled", || {
+        seen.iter().map(|s| s.lock().unwrap().len()).sum::<usize>() >= 48
+    })
+    .await;
+    for handle in handles {
+        handle.shutdown().await.unwrap();
+    }
+    let mut owner: BTreeMap<String, (usize, Vec<u64>)> = BTreeMap::new();
+    for (member, seen) in seen.iter().enumerate() {
+        for message in seen.lock().unwrap().iter() {
+            let entry = owner
+                .entry(message.stream_name.to_string())
+                .or_insert((member, Vec::new()));
+            assert_eq!(
+                entry.0, member,
+                "{} handled by two members",
+                message.stream_name
+            );
+            entry.1.push(message.position);
+        }
+    }
+    assert_eq!(owner.len(), 12, "every stream handled");
+    assert!(
+        owner
+            .values()
+            .all(|(_, positions)| positions == &[0, 1, 2, 3]),
+        "each stream once, in order"
+    );
+}
+
+/// Invalid options are typed errors when the consumer starts.
+pub async fn invalid_consumer_options_are_refused(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    let park_without_id = ConsumerOptions::new().on_failure(FailurePolicy::Park);
+    let err = Consumer::new(category.clone())
+        .with_options(park_without_id)
+        .start(store.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidOption);
+    let group_without_id = ConsumerOptions::new()
+        .subscription(SubscribeOptions::new().consumer_group(ConsumerGroup::new(0, 2).unwrap()));
+    let err = Consumer::new(category.clone())
+        .with_options(group_without_id)
+        .start(store.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidOption);
+    assert_eq!(
+        SubscribeOptions::new().batch_size(0).unwrap_err().kind(),
+        ErrorKind::InvalidOption
+    );
+    assert_eq!(
+        ConsumerGroup::new(2, 2).unwrap_err().kind(),
+        ErrorKind::InvalidConsumerGroup
+    );
+    assert_eq!(
+        ConsumerOptions::new()
+            .position_update_interval(0)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidOption
+    );
+}
+
+/// Health reports progress, and lag shrinks to zero once caught up.
+pub async fn consumer_health_reports_progress_and_lag(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 5), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let seen: Seen = Arc::default();
+    let options =
+        options("healthy").subscription(subscription("healthy").start(StartPosition::Beginning));
+    let handle = recording(&category, options, &seen)
+        .start(store.clone())
+        .await
+        .unwrap();
+    wait_until("all five are handled", || seen.lock().unwrap().len() == 5).await;
+    let health = handle.health();
+    assert!(health.running);
+    assert_eq!(health.handled, 5);
+    assert_eq!(
+        health.last_handled,
+        Some(seen.lock().unwrap()[4].global_position)
+    );
+    assert!(health.last_message_time.is_some());
+    assert_eq!(handle.lag().await.unwrap(), 0);
+    handle.shutdown().await.unwrap();
+}
