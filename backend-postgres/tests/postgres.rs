@@ -1,21 +1,17 @@
-//! Cases only PostgreSQL has: interoperability with plain Message DB SQL,
-//! the category write lock, killed and cancelled connections, the kept
-//! connections, privileges, and consumers over killed connections and held
-//! transactions.
+//! Cases only PostgreSQL has: the category write lock seen by subscribers,
+//! killed and cancelled connections, the kept connections, privileges.
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use message_store::consumer::{Consumer, ConsumerOptions, HandlerResult};
 use message_store::{
-    BatchSize, Category, CategoryRead, ExpectedVersion, Message, MessageStore, Metadata,
-    NewMessage, StreamRead, SubscribeOptions,
+    BatchSize, Category, CategoryRead, ExpectedVersion, MessageStore, NewMessage, StreamRead,
+    SubscribeOptions,
 };
 use message_store_conformance::support::wait_until;
-use message_store_postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use message_store_postgres::sqlx::{self, ConnectOptions, Executor, Row};
+use message_store_postgres::sqlx::postgres::PgPoolOptions;
+use message_store_postgres::sqlx::{self, ConnectOptions, Executor};
 use message_store_postgres::PostgresStore;
 use serde_json::json;
 use support::Variant;
@@ -25,188 +21,6 @@ const VARIANTS: [Variant; 2] = [Variant::Ours, Variant::Genuine];
 
 fn unique_category(entity: &str) -> Category {
     Category::new(format!("{entity}{}", Uuid::new_v4().simple())).unwrap()
-}
-
-/// What `PostgresStore` writes reads back exactly through plain SQL calls of
-/// Message DB's functions.
-#[tokio::test]
-async fn plain_sql_reads_what_the_store_wrote() {
-    for variant in VARIANTS {
-        let Some(store) = support::store(variant).await else {
-            return;
-        };
-        let category = unique_category("interop");
-        let stream = category.stream("1").unwrap();
-        let id = Uuid::new_v4();
-        let metadata = Metadata::new()
-            .with_correlation_stream_name("transfer-9")
-            .with_property("k", "v");
-        let message = NewMessage::new("Opened", json!({"owner": "Ada", "n": 1}))
-            .with_id(id)
-            .with_metadata(metadata);
-        store
-            .write(
-                &stream,
-                vec![message, NewMessage::new("Noted", json!(null))],
-                ExpectedVersion::NoStream,
-            )
-            .await
-            .unwrap();
-
-        let rows = sqlx::query("SELECT * FROM get_stream_messages($1)")
-            .bind(stream.as_str())
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
-        assert_eq!(rows.len(), 2, "{variant:?}");
-        let first = &rows[0];
-        assert_eq!(first.get::<String, _>("id"), id.to_string());
-        assert_eq!(first.get::<String, _>("stream_name"), stream.as_str());
-        assert_eq!(first.get::<String, _>("type"), "Opened");
-        assert_eq!(first.get::<i64, _>("position"), 0);
-        let data: serde_json::Value =
-            serde_json::from_str(&first.get::<String, _>("data")).unwrap();
-        assert_eq!(data, json!({"owner": "Ada", "n": 1}));
-        let stored_metadata: serde_json::Value =
-            serde_json::from_str(&first.get::<String, _>("metadata")).unwrap();
-        assert_eq!(
-            stored_metadata,
-            json!({"correlationStreamName": "transfer-9", "properties": {"k": "v"}})
-        );
-        assert_eq!(
-            rows[1].get::<Option<String>, _>("metadata"),
-            None,
-            "{variant:?}: empty metadata is SQL NULL"
-        );
-        let version: i64 = sqlx::query_scalar("SELECT stream_version($1)")
-            .bind(stream.as_str())
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        assert_eq!(version, 1);
-    }
-}
-
-/// A message written by plain `write_message` SQL with Eventide's camelCase
-/// metadata is read with every field.
-#[tokio::test]
-async fn store_reads_what_plain_sql_wrote() {
-    for variant in VARIANTS {
-        let Some(store) = support::store(variant).await else {
-            return;
-        };
-        let category = unique_category("interop");
-        let stream = category.stream("2+x").unwrap();
-        let id = Uuid::new_v4();
-        let metadata = json!({
-            "causationMessageStreamName": "command-1",
-            "causationMessagePosition": 3,
-            "causationMessageGlobalPosition": 33,
-            "correlationStreamName": "transfer-1",
-            "replyStreamName": "reply-1",
-            "schemaVersion": "2",
-            "properties": {"tenant": "acme"},
-            "localProperties": {"trace": "t"},
-            "custom": [1, 2]
-        });
-        let position: i64 = sqlx::query_scalar(
-            "SELECT write_message($1, $2, 'Deposited', $3::jsonb, $4::jsonb, -1)",
-        )
-        .bind(id.to_string().to_uppercase())
-        .bind(stream.as_str())
-        .bind(r#"{"amount": 1e2, "note": "caf\u00e9"}"#)
-        .bind(metadata.to_string())
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-        assert_eq!(position, 0);
-        let read = store
-            .last_message(&stream, Some("Deposited"))
-            .await
-            .unwrap()
-            .expect("the message");
-        assert_eq!(
-            read.id, id,
-            "{variant:?}: upper-case id read back canonical"
-        );
-        assert_eq!(read.stream_name, stream);
-        assert_eq!(read.position, 0);
-        assert_eq!(read.data["amount"], json!(100), "jsonb normalises 1e2");
-        assert_eq!(read.data["note"], json!("café"));
-        let m = &read.metadata;
-        assert_eq!(
-            m.causation_message_stream_name.as_deref(),
-            Some("command-1")
-        );
-        assert_eq!(m.causation_message_position, Some(3));
-        assert_eq!(m.causation_message_global_position, Some(33));
-        assert_eq!(m.correlation_stream_name.as_deref(), Some("transfer-1"));
-        assert_eq!(m.reply_stream_name.as_deref(), Some("reply-1"));
-        assert_eq!(m.schema_version.as_deref(), Some("2"));
-        assert_eq!(m.properties.get("tenant"), Some(&json!("acme")));
-        assert_eq!(m.local_properties.get("trace"), Some(&json!("t")));
-        assert_eq!(m.other.get("custom"), Some(&json!([1, 2])));
-        let by_category = store
-            .read_category(
-                &category,
-                CategoryRead::new().correlation("transfer").unwrap(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(by_category.len(), 1);
-
-        // Metadata of any other shape (Message DB accepts any JSON) never stops a read.
-        for odd in [
-            r#"[1, 2]"#,
-            r#""text""#,
-            r#"{"schemaVersion": 2, "causationMessagePosition": "x"}"#,
-        ] {
-            sqlx::query("SELECT write_message($1, $2, 'Odd', '{}'::jsonb, $3::jsonb)")
-                .bind(Uuid::new_v4().to_string())
-                .bind(stream.as_str())
-                .bind(odd)
-                .execute(store.pool())
-                .await
-                .unwrap();
-        }
-        let all = store
-            .read_category(&category, CategoryRead::new())
-            .await
-            .unwrap();
-        assert_eq!(all.len(), 4, "{variant:?}");
-        assert_eq!(all[1].metadata.other.get("value"), Some(&json!([1, 2])));
-        assert_eq!(all[2].metadata.other.get("value"), Some(&json!("text")));
-        assert_eq!(all[3].metadata.other.get("schemaVersion"), Some(&json!(2)));
-        assert_eq!(
-            all[3].metadata.other.get("causationMessagePosition"),
-            Some(&json!("x"))
-        );
-    }
-}
-
-/// Opens a transaction that writes `Held` to `{category}-held` and stays open,
-/// then starts a store write of `Later` to `{category}-3`, which must wait for
-/// the category lock. Commit the returned connection to let both through.
-async fn hold_a_write_open(
-    store: &PostgresStore,
-    options: &PgConnectOptions,
-    category: &Category,
-) -> (
-    sqlx::PgConnection,
-    tokio::task::JoinHandle<message_store::Result<u64>>,
-) {
-    let holder = support::hold_category_lock(options, category).await;
-    let later = {
-        let store = store.clone();
-        let stream = category.stream("3").unwrap();
-        tokio::spawn(async move {
-            let message = NewMessage::new("Later", json!({}));
-            store
-                .write(&stream, vec![message], ExpectedVersion::Any)
-                .await
-        })
-    };
-    (holder, later)
 }
 
 /// A transaction holds a write open in a category while later writes wait and a
@@ -229,7 +43,7 @@ async fn subscriber_never_skips_a_message_held_in_an_open_transaction() {
             .await
             .unwrap();
 
-        let (mut holder, later) = hold_a_write_open(&store, &options, &category).await;
+        let (mut holder, later) = support::hold_a_write_open(&store, &options, &category).await;
 
         let opts = SubscribeOptions::new()
             .poll_interval(Duration::from_millis(20))
@@ -581,134 +395,4 @@ async fn display_and_debug_hide_the_password() {
     let shown = format!("{store} {store:?}");
     assert!(!shown.contains("s3cret-pw"), "{shown}");
     assert!(shown.contains("message_store"), "{shown}");
-}
-
-fn recording_consumer(
-    category: &Category,
-    consumer_id: &str,
-    seen: &Arc<Mutex<Vec<Message>>>,
-) -> Consumer {
-    let seen = seen.clone();
-    let subscription = SubscribeOptions::new()
-        .consumer_id(consumer_id)
-        .unwrap()
-        .poll_interval(Duration::from_millis(20))
-        .unwrap();
-    let options = ConsumerOptions::new()
-        .subscription(subscription)
-        .position_update_interval(10)
-        .unwrap()
-        .backend_backoff(Duration::from_millis(200));
-    Consumer::new(category.clone())
-        .with_options(options)
-        .on_any(move |message: Message| {
-            let seen = seen.clone();
-            async move {
-                seen.lock().unwrap().push(message);
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                HandlerResult::Ok(())
-            }
-        })
-}
-
-/// A consumer whose reader and listener connections are killed mid-stream
-/// resumes where it was: every message handled, in order, none lost.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consumer_resumes_after_its_connections_are_killed_mid_stream() {
-    for variant in VARIANTS {
-        let Some((store, tag)) = support::tagged_store(variant).await else {
-            return;
-        };
-        let category = unique_category("faulty");
-        let write = |from: u64, count: u64| {
-            let store = store.clone();
-            let category = category.clone();
-            async move {
-                for n in from..from + count {
-                    let stream = category.stream(&(n % 7).to_string()).unwrap();
-                    store
-                        .write(
-                            &stream,
-                            vec![NewMessage::new("N", json!({ "n": n }))],
-                            ExpectedVersion::Any,
-                        )
-                        .await
-                        .unwrap();
-                }
-            }
-        };
-        write(0, 150).await;
-        let seen: Arc<Mutex<Vec<Message>>> = Arc::default();
-        let handle = recording_consumer(&category, "resilient", &seen)
-            .start(store.clone())
-            .await
-            .unwrap();
-        wait_until("50 are handled", || seen.lock().unwrap().len() >= 50).await;
-        let killed = support::kill(&tag, "%").await;
-        assert!(
-            killed >= 1,
-            "{variant:?}: killed the consumer's connections"
-        );
-        write(150, 100).await;
-        wait_until("all 250 are handled", || seen.lock().unwrap().len() >= 250).await;
-        let health = handle.shutdown().await.unwrap();
-        let seen = seen.lock().unwrap().clone();
-        let numbers: Vec<u64> = seen.iter().map(|m| m.data["n"].as_u64().unwrap()).collect();
-        assert_eq!(
-            numbers,
-            (0..250).collect::<Vec<_>>(),
-            "{variant:?}: every message once, in order"
-        );
-        println!(
-            "fault summary ({variant:?}, connections killed mid-stream): messages 250, connections killed {killed}, lost 0, duplicates {}, handled {}",
-            seen.len() - 250,
-            health.handled
-        );
-    }
-}
-
-/// A writer holds a transaction open in the category while later writes wait:
-/// the running consumer handles the held message once it commits, then the later one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consumer_never_skips_a_message_held_in_an_open_transaction() {
-    for variant in VARIANTS {
-        let Some(store) = support::store(variant).await else {
-            return;
-        };
-        let options = support::options(variant).await.unwrap();
-        let category = unique_category("heldconsumer");
-        store
-            .write(
-                &category.stream("1").unwrap(),
-                vec![NewMessage::new("Before", json!({}))],
-                ExpectedVersion::Any,
-            )
-            .await
-            .unwrap();
-        let seen: Arc<Mutex<Vec<Message>>> = Arc::default();
-        let handle = recording_consumer(&category, "patient", &seen)
-            .start(store.clone())
-            .await
-            .unwrap();
-        wait_until("the first is handled", || seen.lock().unwrap().len() == 1).await;
-
-        let (mut holder, later) = hold_a_write_open(&store, &options, &category).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(
-            seen.lock().unwrap().len(),
-            1,
-            "{variant:?}: nothing else is visible while the transaction is open"
-        );
-        holder.execute("COMMIT").await.unwrap();
-        later.await.unwrap().unwrap();
-        wait_until("all three are handled", || seen.lock().unwrap().len() == 3).await;
-        handle.shutdown().await.unwrap();
-        let types: Vec<String> = seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|m| m.message_type.clone())
-            .collect();
-        assert_eq!(types, ["Before", "Held", "Later"], "{variant:?}");
-    }
 }

@@ -1,5 +1,5 @@
-//! `FailingStore`: a decorator that injects backend failures into chosen
-//! operations, so retry and resume cases run identically on every backend.
+//! `FailingStore`: a decorator that injects backend failures (errors, lost
+//! replies, calls that never return) into chosen operations, so retry and resume cases run identically on every backend.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +46,8 @@ struct Faults {
     pending: Vec<(Operation, u32)>,
     /// How many more writes are applied and then reported as failed (a lost reply).
     lost_replies: u32,
+    /// (operation, how many more calls of it never return)
+    stalls: Vec<(Operation, u32)>,
 }
 
 /// Wraps a store; calls pass through unless a fault is armed for them.
@@ -77,6 +79,16 @@ impl FailingStore {
             .push((operation, times));
     }
 
+    /// The next `times` calls of `operation` never return, as when the
+    /// server stops answering (a paused instance, a lock never released).
+    pub fn stall_next(&self, operation: Operation, times: u32) {
+        self.faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stalls
+            .push((operation, times));
+    }
+
     /// The next `times` writes are carried out, then reported as failed, as
     /// when the connection drops after the commit but before the reply.
     pub fn lose_next_write_replies(&self, times: u32) {
@@ -102,18 +114,32 @@ impl FailingStore {
         self.injected.load(Ordering::SeqCst)
     }
 
-    fn check(&self, operation: Operation) -> Result<()> {
+    async fn check(&self, operation: Operation) -> Result<()> {
+        if self.take(operation, |faults| &mut faults.stalls) {
+            std::future::pending::<()>().await;
+        }
+        if self.take(operation, |faults| &mut faults.pending) {
+            return Err(Error::transient(InjectedFault(operation)));
+        }
+        Ok(())
+    }
+
+    /// Takes one armed fault of `operation` from the list `which` picks.
+    fn take(
+        &self,
+        operation: Operation,
+        which: fn(&mut Faults) -> &mut Vec<(Operation, u32)>,
+    ) -> bool {
         let mut faults = self.faults.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = faults
-            .pending
+        if let Some(entry) = which(&mut faults)
             .iter_mut()
             .find(|(op, n)| *op == operation && *n > 0)
         {
             entry.1 -= 1;
             self.injected.fetch_add(1, Ordering::SeqCst);
-            return Err(Error::transient(InjectedFault(operation)));
+            return true;
         }
-        Ok(())
+        false
     }
 }
 
@@ -139,7 +165,7 @@ impl MessageStore for FailingStore {
         messages: Vec<NewMessage>,
         expected: ExpectedVersion,
     ) -> Result<u64> {
-        self.check(Operation::Write)?;
+        self.check(Operation::Write).await?;
         let written = self.inner.write(stream, messages, expected).await?;
         if self.lose_reply() {
             // Written, but the caller cannot know.
@@ -152,7 +178,7 @@ impl MessageStore for FailingStore {
     }
 
     async fn read_stream(&self, stream: &StreamName, options: StreamRead) -> Result<Vec<Message>> {
-        self.check(Operation::ReadStream)?;
+        self.check(Operation::ReadStream).await?;
         self.inner.read_stream(stream, options).await
     }
 
@@ -161,7 +187,7 @@ impl MessageStore for FailingStore {
         category: &Category,
         options: CategoryRead,
     ) -> Result<Vec<Message>> {
-        self.check(Operation::ReadCategory)?;
+        self.check(Operation::ReadCategory).await?;
         self.inner.read_category(category, options).await
     }
 
@@ -170,17 +196,17 @@ impl MessageStore for FailingStore {
         stream: &StreamName,
         message_type: Option<&str>,
     ) -> Result<Option<Message>> {
-        self.check(Operation::LastMessage)?;
+        self.check(Operation::LastMessage).await?;
         self.inner.last_message(stream, message_type).await
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>> {
-        self.check(Operation::StreamVersion)?;
+        self.check(Operation::StreamVersion).await?;
         self.inner.stream_version(stream).await
     }
 
     async fn category_head(&self, category: &Category) -> Result<Option<u64>> {
-        self.check(Operation::CategoryHead)?;
+        self.check(Operation::CategoryHead).await?;
         self.inner.category_head(category).await
     }
 

@@ -137,6 +137,10 @@ macro_rules! __suite {
             lag_of_consumer_group_members_reaches_zero,
             lag_counts_only_the_messages_a_correlation_consumer_handles,
             second_consumer_with_the_same_id_is_stopped,
+            handler_timeout_is_a_failure_under_the_policy,
+            handler_timeout_stops_a_stopping_consumer,
+            shutdown_drops_a_stuck_handler_at_its_deadline,
+            shutdown_gives_up_on_a_position_write_that_never_returns,
         );
 
         #[test]

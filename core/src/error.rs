@@ -213,6 +213,26 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
+    /// A consumer did not stop within its
+    /// [`shutdown_deadline`](crate::consumer::ConsumerOptions::shutdown_deadline):
+    /// a handler or the position write was still running and was dropped.
+    /// Nothing is lost (delivery is at least once): on restart the consumer
+    /// delivers everything after `recorded` again, including `abandoned`.
+    #[error("consumer of `{category}` did not stop within {deadline:?}: {}", display_cut(*.abandoned, *.handled, *.recorded))]
+    ShutdownDeadline {
+        /// The consumer's category.
+        category: String,
+        /// The deadline.
+        deadline: std::time::Duration,
+        /// The global position of the message whose handler was dropped
+        /// unfinished, if one was.
+        abandoned: Option<u64>,
+        /// The global position of the last message handled (or parked).
+        handled: Option<u64>,
+        /// The global position last recorded in the position stream.
+        recorded: Option<u64>,
+    },
+
     /// A failure that passes: the server could not be reached, a connection
     /// broke before the call was sent, the pool had no connection in time, or
     /// the server aborted the call (a deadlock, a serialization failure, a
@@ -253,6 +273,25 @@ fn display_delivered(delivered: Option<u64>) -> String {
         Some(position) => format!("nothing past global position {position} was delivered"),
         None => "nothing was delivered yet".to_owned(),
     }
+}
+
+fn display_cut(abandoned: Option<u64>, handled: Option<u64>, recorded: Option<u64>) -> String {
+    let mut text = String::new();
+    if let Some(position) = abandoned {
+        text += &format!(
+            "the handler of the message at global position {position} was dropped unfinished; "
+        );
+    }
+    let shown = |position: Option<u64>| {
+        position.map_or("nothing".to_owned(), |p| format!("global position {p}"))
+    };
+    text += &format!(
+        "handled up to {}, recorded up to {}; a restart delivers every message after {} again",
+        shown(handled),
+        shown(recorded),
+        shown(recorded)
+    );
+    text
 }
 
 fn display_version(version: Option<u64>) -> String {
@@ -313,6 +352,7 @@ impl Error {
             Error::PositionStreamInUse { .. } => ErrorKind::PositionStreamInUse,
             Error::CommitAhead { .. } => ErrorKind::CommitAhead,
             Error::HandlerFailed { .. } => ErrorKind::HandlerFailed,
+            Error::ShutdownDeadline { .. } => ErrorKind::ShutdownDeadline,
             Error::Transient { .. } => ErrorKind::Transient,
             Error::OutcomeUnknown { .. } => ErrorKind::OutcomeUnknown,
             Error::Backend { .. } => ErrorKind::Backend,
@@ -347,6 +387,7 @@ pub enum ErrorKind {
     PositionStreamInUse,
     CommitAhead,
     HandlerFailed,
+    ShutdownDeadline,
     Transient,
     OutcomeUnknown,
     Backend,

@@ -227,3 +227,32 @@ pub async fn as_admin(variant: Variant, sql: &str, id: Uuid) {
         .unwrap();
     connection.close().await.ok();
 }
+
+/// Opens a transaction that writes `Held` to `{category}-held` and stays open,
+/// then starts a store write of `Later` to `{category}-3`, which must wait for
+/// the category lock. Commit the returned connection to let both through.
+pub async fn hold_a_write_open(
+    store: &PostgresStore,
+    options: &PgConnectOptions,
+    category: &message_store::Category,
+) -> (
+    sqlx::PgConnection,
+    tokio::task::JoinHandle<message_store::Result<u64>>,
+) {
+    let holder = hold_category_lock(options, category).await;
+    let later = {
+        let store = store.clone();
+        let stream = category.stream("3").unwrap();
+        tokio::spawn(async move {
+            let message = message_store::NewMessage::new("Later", serde_json::json!({}));
+            message_store::MessageStore::write(
+                &store,
+                &stream,
+                vec![message],
+                message_store::ExpectedVersion::Any,
+            )
+            .await
+        })
+    };
+    (holder, later)
+}

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::FutureExt;
 use serde::de::DeserializeOwned;
@@ -26,6 +27,16 @@ pub type HandlerResult = Result<(), HandlerError>;
 pub struct HandlerPanicked {
     /// The panic's message (or a note that its payload was not a string).
     pub message: String,
+}
+
+/// The error an attempt that ran past
+/// [`ConsumerOptions::handler_timeout`](crate::consumer::ConsumerOptions::handler_timeout)
+/// counts as (it was dropped at that point).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("handler timed out after {after:?}")]
+pub struct HandlerTimedOut {
+    /// The timeout.
+    pub after: Duration,
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
@@ -103,13 +114,15 @@ impl Handlers {
 
     /// Runs the message's handlers in order, retrying from the one that
     /// failed (handlers that already succeeded are not run again). A panic
-    /// counts as a failure, and so does a message whose data or metadata
-    /// cannot be read ([`Message::check`]): its handlers are not run.
+    /// counts as a failure, and so does an attempt running past `timeout` and
+    /// a message whose data or metadata cannot be read ([`Message::check`]):
+    /// its handlers are not run.
     pub(crate) async fn dispatch(
         &self,
         message: &Message,
         retry: &RetryPolicy,
-        mut wait: impl FnMut(std::time::Duration) -> Pin<Box<dyn Future<Output = bool> + Send>>,
+        timeout: Option<Duration>,
+        mut wait: impl FnMut(Duration) -> Pin<Box<dyn Future<Output = bool> + Send>>,
     ) -> Outcome {
         let handlers = self.for_type(&message.message_type);
         let mut next = 0;
@@ -125,7 +138,17 @@ impl Handlers {
                 Ok(()) => match std::panic::catch_unwind(AssertUnwindSafe(|| {
                     handlers[next](message.clone())
                 })) {
-                    Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+                    Ok(future) => {
+                        let attempt = AssertUnwindSafe(future).catch_unwind();
+                        match timeout {
+                            None => attempt.await,
+                            Some(after) => tokio::time::timeout(after, attempt)
+                                .await
+                                .unwrap_or_else(|_| {
+                                    Ok(Err(Box::new(HandlerTimedOut { after }) as HandlerError))
+                                }),
+                        }
+                    }
                     Err(panic) => Err(panic),
                 },
             };

@@ -9,8 +9,10 @@
 //!   and at shutdown, **only after** the handlers of those messages succeeded.
 //!   On restart, reading resumes at the recorded position (inclusive): the
 //!   last recorded message and anything after it are delivered again.
-//! * A failing handler (an error or a panic) is retried with exponential
-//!   back-off; after the last attempt the consumer stops with
+//! * A failing handler (an error, a panic, an attempt running past the
+//!   optional [`handler_timeout`](ConsumerOptions::handler_timeout), or a
+//!   message whose data or metadata cannot be read) is retried with
+//!   exponential back-off; after the last attempt the consumer stops with
 //!   [`Error::HandlerFailed`](crate::Error::HandlerFailed) or parks the message
 //!   in `{category}:parked-{id}` and goes on ([`FailurePolicy`]). Parked
 //!   messages can be listed ([`parked_messages`]) and replayed
@@ -18,7 +20,11 @@
 //! * Backend failures (a dropped connection) are retried forever with
 //!   back-off; the consumer resumes where it was.
 //! * [`ConsumerHandle::shutdown`] finishes the message in flight and records
-//!   the position; [`ConsumerHandle::health`] and [`ConsumerHandle::lag`]
+//!   the position, within the
+//!   [`shutdown_deadline`](ConsumerOptions::shutdown_deadline); past it,
+//!   it drops what still runs and returns
+//!   [`Error::ShutdownDeadline`](crate::Error::ShutdownDeadline), saying what
+//!   was not recorded; [`ConsumerHandle::health`] and [`ConsumerHandle::lag`]
 //!   report progress.
 //!
 //! ## Idempotent handlers
@@ -61,6 +67,7 @@
 //! }
 //! ```
 
+mod handle;
 mod handlers;
 mod options;
 mod parked;
@@ -72,10 +79,10 @@ use std::sync::{Arc, Mutex};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-pub use handlers::{HandlerError, HandlerPanicked, HandlerResult};
-pub use options::{ConsumerOptions, FailurePolicy, RetryPolicy};
+pub use handle::{ConsumerHandle, ConsumerHealth};
+pub use handlers::{HandlerError, HandlerPanicked, HandlerResult, HandlerTimedOut};
+pub use options::{ConsumerOptions, FailurePolicy, RetryPolicy, DEFAULT_SHUTDOWN_DEADLINE};
 pub use parked::{parked_messages, ParkedFrom, ParkedMessage, PARKED_FROM, REPLAYED};
-pub use runtime::{ConsumerHandle, ConsumerHealth};
 
 use crate::error::Result;
 use crate::message::{Message, TypedMessage};
@@ -197,10 +204,15 @@ impl Consumer {
             let token = never_cancelled.clone();
             let outcome = self
                 .handlers
-                .dispatch(&entry.message, &self.options.retry, |delay| {
-                    let token = token.clone();
-                    Box::pin(async move { runtime::pause(&token, delay).await })
-                })
+                .dispatch(
+                    &entry.message,
+                    &self.options.retry,
+                    self.options.handler_timeout,
+                    |delay| {
+                        let token = token.clone();
+                        Box::pin(async move { runtime::pause(&token, delay).await })
+                    },
+                )
                 .await;
             match outcome {
                 Outcome::Handled { .. } => {

@@ -101,7 +101,13 @@ pub struct ConsumerOptions {
     pub(crate) retry: RetryPolicy,
     pub(crate) on_failure: FailurePolicy,
     pub(crate) backend_backoff: Duration,
+    pub(crate) handler_timeout: Option<Duration>,
+    pub(crate) shutdown_deadline: Duration,
 }
+
+/// The default [`ConsumerOptions::shutdown_deadline`]: 25 s, inside the 30 s
+/// a container orchestrator usually waits before killing a process.
+pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(25);
 
 impl Default for ConsumerOptions {
     fn default() -> Self {
@@ -111,6 +117,8 @@ impl Default for ConsumerOptions {
             retry: RetryPolicy::default(),
             on_failure: FailurePolicy::Stop,
             backend_backoff: Duration::from_secs(5),
+            handler_timeout: None,
+            shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
         }
     }
 }
@@ -160,9 +168,38 @@ impl ConsumerOptions {
         self
     }
 
+    /// The longest one attempt of a handler may take; past it the attempt is
+    /// dropped and counts as a failure ([`HandlerTimedOut`](crate::consumer::HandlerTimedOut)),
+    /// so the retry and failure policies apply. Unset by default (no limit).
+    ///
+    /// The attempt is stopped at its next `.await`: a handler that blocks
+    /// its thread (synchronous I/O, a long computation) cannot be stopped and
+    /// belongs in `tokio::task::spawn_blocking`.
+    pub fn handler_timeout(mut self, limit: Duration) -> Self {
+        self.handler_timeout = Some(limit);
+        self
+    }
+
+    /// How long stopping may take, from the moment shutdown is asked for
+    /// ([`ConsumerHandle::shutdown`](crate::consumer::ConsumerHandle::shutdown)
+    /// or its token) or the consumer stops by itself: four fifths of it for
+    /// the message in flight, the rest for recording the position. Past it
+    /// the consumer gives up and reports what was not recorded
+    /// ([`Error::ShutdownDeadline`]). Default [`DEFAULT_SHUTDOWN_DEADLINE`].
+    pub fn shutdown_deadline(mut self, deadline: Duration) -> Self {
+        self.shutdown_deadline = deadline;
+        self
+    }
+
     /// Checks the rules that involve more than one option.
     pub fn validate(&self) -> Result<()> {
         self.subscription.validate()?;
+        if self.handler_timeout == Some(Duration::ZERO) {
+            return Err(invalid("handler_timeout", "must be longer than zero"));
+        }
+        if self.shutdown_deadline.is_zero() {
+            return Err(invalid("shutdown_deadline", "must be longer than zero"));
+        }
         if self.on_failure == FailurePolicy::Park && self.subscription.id().is_none() {
             return Err(invalid(
                 "consumer_id",
@@ -198,6 +235,12 @@ mod tests {
     fn invalid_options_are_refused() {
         assert!(RetryPolicy::new().max_attempts(0).is_err());
         assert!(ConsumerOptions::new().position_update_interval(0).is_err());
+        for zero in [
+            ConsumerOptions::new().handler_timeout(Duration::ZERO),
+            ConsumerOptions::new().shutdown_deadline(Duration::ZERO),
+        ] {
+            assert!(matches!(zero.validate(), Err(Error::InvalidOption { .. })));
+        }
         let park_without_id = ConsumerOptions::new().on_failure(FailurePolicy::Park);
         assert!(matches!(
             park_without_id.validate(),

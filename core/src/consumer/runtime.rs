@@ -1,12 +1,14 @@
-//! The consumer loop, its handle and its health.
+//! The consumer loop: reading, handling under the failure policy, recording
+//! the position, and stopping within the shutdown deadline.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::consumer::handle::ConsumerHealth;
 use crate::consumer::handlers::{Handlers, Outcome};
 use crate::consumer::options::{ConsumerOptions, FailurePolicy};
 use crate::consumer::parked;
@@ -14,120 +16,6 @@ use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::store::{MessageStore, Subscription};
 use crate::stream_name::Category;
-use crate::subscription::SubscribeOptions;
-use futures::StreamExt;
-
-/// What a running consumer reports, for a service's health endpoint.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ConsumerHealth {
-    /// True until the consumer stopped.
-    pub running: bool,
-    /// The global position it reads next.
-    pub position: u64,
-    /// The global position of the last message handled (or parked).
-    pub last_handled: Option<u64>,
-    /// The global position last recorded in the position stream.
-    pub committed: Option<u64>,
-    /// When the last handled message was written.
-    pub last_message_time: Option<DateTime<Utc>>,
-    /// Messages handled successfully since start.
-    pub handled: u64,
-    /// Handler attempts that failed (each retry counts).
-    pub failed_attempts: u64,
-    /// Messages parked since start.
-    pub parked: u64,
-    /// The last error seen (handler, backend or position store).
-    pub last_error: Option<String>,
-}
-
-/// A running consumer. Dropping the handle does not stop it; call
-/// [`ConsumerHandle::shutdown`] (or cancel its token) to stop gracefully.
-#[derive(Debug)]
-pub struct ConsumerHandle {
-    pub(crate) token: CancellationToken,
-    pub(crate) task: JoinHandle<Result<ConsumerHealth>>,
-    pub(crate) health: Arc<Mutex<ConsumerHealth>>,
-    pub(crate) store: Arc<dyn MessageStore>,
-    pub(crate) category: Category,
-    /// The consumer's reads (its filters), for counting its lag.
-    pub(crate) read: SubscribeOptions,
-}
-
-impl ConsumerHandle {
-    /// The token that stops the consumer when cancelled (for wiring to Ctrl-C
-    /// or a service's shutdown).
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.token.clone()
-    }
-
-    /// Stops gracefully: the message in flight finishes, the position is
-    /// recorded, and the final health is returned.
-    pub async fn shutdown(self) -> Result<ConsumerHealth> {
-        self.token.cancel();
-        self.join().await
-    }
-
-    /// Waits until the consumer stops by itself (failure policy `Stop`) or
-    /// is shut down through its token.
-    pub async fn join(self) -> Result<ConsumerHealth> {
-        match self.task.await {
-            Ok(result) => result,
-            Err(join) => Err(Error::backend(join)),
-        }
-    }
-
-    /// Stops at once, without recording the position (as a crash would).
-    pub fn abort(&self) {
-        self.task.abort();
-    }
-
-    /// True once the consumer stopped.
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
-    }
-
-    /// A snapshot of the consumer's health.
-    pub fn health(&self) -> ConsumerHealth {
-        self.health
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// How many messages the consumer would still handle: those written
-    /// after the last one it handled that its filters (consumer group,
-    /// correlation) give it, up to the category's last message now. 0 when
-    /// caught up, also when the newest messages are another member's.
-    ///
-    /// It counts by reading those messages with the consumer's filters, so
-    /// it is cheap for a consumer near the head and costs a read of the
-    /// backlog otherwise: poll it as often as a backlog may be read.
-    pub async fn lag(&self) -> Result<u64> {
-        let Some(head) = self.store.category_head(&self.category).await? else {
-            return Ok(0);
-        };
-        let health = self.health();
-        // Everything before the position it reads next is done, and so is
-        // whatever it handled.
-        let from = health
-            .last_handled
-            .map_or(health.position, |last| health.position.max(last + 1));
-        if from > head {
-            return Ok(0);
-        }
-        let mut ahead = self
-            .store
-            .category_messages(&self.category, self.read.category_read(from));
-        let mut count = 0;
-        while let Some(message) = ahead.next().await {
-            if message?.global_position > head {
-                break;
-            }
-            count += 1;
-        }
-        Ok(count)
-    }
-}
 
 /// Everything the loop needs.
 pub(crate) struct Runner {
@@ -162,17 +50,56 @@ impl Runner {
 
     /// The loop: read a batch, handle it message by message in global order,
     /// record the position every `position_update_interval` messages; on
-    /// shutdown finish the message in flight and record the position.
+    /// shutdown finish the message in flight and record the position, all
+    /// within the shutdown deadline.
     pub(crate) async fn run(mut self) -> Result<ConsumerHealth> {
-        let result = self.consume().await;
-        let closing = self.commit_on_close().await;
-        self.update(|h| h.running = false);
-        let health = self
-            .health
+        let deadline = self.options.shutdown_deadline;
+        let token = self.token.clone();
+        let asked_at = OnceLock::new();
+        // The message in flight gets four fifths of the deadline, the
+        // closing position write what is left.
+        let grace = async {
+            token.cancelled().await;
+            let _ = asked_at.set(Instant::now());
+            tokio::time::sleep(deadline - deadline / 5).await;
+        };
+        let (result, mut cut) = tokio::select! {
+            biased;
+            result = self.consume() => (result, false),
+            () = grace => (Ok(()), true),
+        };
+        let abandoned = self.health().in_flight;
+        let end = asked_at.get().copied().unwrap_or_else(Instant::now) + deadline;
+        let closing = match tokio::time::timeout_at(end, self.commit_on_close()).await {
+            Ok(closing) => closing,
+            Err(_) => {
+                cut = true;
+                Ok(())
+            }
+        };
+        self.update(|h| {
+            h.running = false;
+            h.in_flight = None;
+        });
+        let health = self.health();
+        result.and(closing)?;
+        if cut {
+            return Err(Error::ShutdownDeadline {
+                category: self.category.as_str().to_owned(),
+                deadline,
+                abandoned,
+                handled: health.last_handled,
+                recorded: health.committed,
+            });
+        }
+        Ok(health)
+    }
+
+    fn health(&self) -> ConsumerHealth {
+        self.health
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        result.and(closing).map(|()| health)
+            .clone()
     }
 
     async fn consume(&mut self) -> Result<()> {
@@ -217,15 +144,28 @@ impl Runner {
     }
 
     /// Handles one message under the failure policy. `Ok(false)`: shutdown
-    /// was asked for before it was handled.
+    /// was asked for before it was handled. While it runs the message is
+    /// `in_flight` (and stays so if this is dropped at the deadline).
     async fn handle(&mut self, message: &Message) -> Result<bool> {
+        self.update(|h| h.in_flight = Some(message.global_position));
+        let handled = self.handle_in_flight(message).await;
+        self.update(|h| h.in_flight = None);
+        handled
+    }
+
+    async fn handle_in_flight(&mut self, message: &Message) -> Result<bool> {
         let token = self.token.clone();
         let outcome = self
             .handlers
-            .dispatch(message, &self.options.retry, |delay| {
-                let token = token.clone();
-                Box::pin(async move { pause(&token, delay).await })
-            })
+            .dispatch(
+                message,
+                &self.options.retry,
+                self.options.handler_timeout,
+                |delay| {
+                    let token = token.clone();
+                    Box::pin(async move { pause(&token, delay).await })
+                },
+            )
             .await;
         match outcome {
             Outcome::Handled {

@@ -1,10 +1,9 @@
-//! Handlers that fail, panic, hang or meet an unreadable message, under
-//! each failure policy.
+//! Handlers that fail, panic or hang, under each failure policy.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use message_store::consumer::{parked_messages, Consumer, FailurePolicy};
+use message_store::consumer::{parked_messages, Consumer, FailurePolicy, HandlerTimedOut};
 use message_store::{Error, ExpectedVersion, Message, MessageStore, TypedMessage};
 use serde::Deserialize;
 use serde_json::json;
@@ -231,5 +230,103 @@ pub async fn consumer_stops_on_a_failing_message_and_redelivers_it(store: Arc<dy
         *after.lock().unwrap(),
         vec![1, 2, 3],
         "resumes at the last recorded message, inclusive"
+    );
+}
+
+/// A handler attempt that runs past the handler timeout is dropped and
+/// counts as a failure: retried, then parked under `Park`, and the consumer
+/// goes on. Message 1 hangs on its first attempt only, message 2 on every one.
+pub async fn handler_timeout_is_a_failure_under_the_policy(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 4), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let succeeded: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let attempts_of_1 = Arc::new(Mutex::new(0u32));
+    let options = options("slow")
+        .retry(quick_retry(2))
+        .handler_timeout(Duration::from_millis(50))
+        .on_failure(FailurePolicy::Park);
+    let consumer = {
+        let (succeeded, attempts_of_1) = (succeeded.clone(), attempts_of_1.clone());
+        Consumer::new(category.clone())
+            .with_options(options)
+            .on_any(move |message: Message| {
+                let (succeeded, attempts_of_1) = (succeeded.clone(), attempts_of_1.clone());
+                async move {
+                    let n = message.data["n"].as_u64().unwrap();
+                    let hangs = match n {
+                        1 => {
+                            let mut attempts = attempts_of_1.lock().unwrap();
+                            *attempts += 1;
+                            *attempts == 1
+                        }
+                        2 => true,
+                        _ => false,
+                    };
+                    if hangs {
+                        std::future::pending::<()>().await;
+                    }
+                    succeeded.lock().unwrap().push(n);
+                    HandlerResult::Ok(())
+                }
+            })
+    };
+    let handle = consumer.start(store.clone()).await.unwrap();
+    wait_until("the last message is handled", || {
+        succeeded.lock().unwrap().contains(&3)
+    })
+    .await;
+    let health = handle.shutdown().await.unwrap();
+    assert_eq!(*succeeded.lock().unwrap(), [0, 1, 3]);
+    assert_eq!((health.handled, health.parked), (3, 1));
+    assert_eq!(health.failed_attempts, 3, "one for message 1, two for 2");
+    let parked = parked_messages(store.as_ref(), &category, "slow")
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].message.data["n"], 2);
+    assert_eq!(parked[0].parked_from.attempts, 2);
+    assert!(
+        parked[0].parked_from.error.contains("timed out after 50ms"),
+        "{}",
+        parked[0].parked_from.error
+    );
+}
+
+/// Under `Stop`, a timed-out handler stops the consumer with `HandlerFailed`,
+/// whose source is the `HandlerTimedOut`.
+pub async fn handler_timeout_stops_a_stopping_consumer(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 2), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let options = options("stuck")
+        .retry(quick_retry(1))
+        .handler_timeout(Duration::from_millis(20));
+    let handle = Consumer::new(category.clone())
+        .with_options(options)
+        .on_any(|_: Message| async {
+            std::future::pending::<()>().await;
+            HandlerResult::Ok(())
+        })
+        .start(store.clone())
+        .await
+        .unwrap();
+    let err = handle.join().await.unwrap_err();
+    let Error::HandlerFailed {
+        position, source, ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(*position, 0);
+    assert_eq!(
+        source.downcast_ref::<HandlerTimedOut>(),
+        Some(&HandlerTimedOut {
+            after: Duration::from_millis(20)
+        })
     );
 }

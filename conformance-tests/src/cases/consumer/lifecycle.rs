@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use message_store::consumer::{Consumer, HandlerResult};
-use message_store::{ErrorKind, ExpectedVersion, Message, MessageStore};
+use message_store::{Error, ErrorKind, ExpectedVersion, Message, MessageStore};
 use serde_json::json;
 
 use crate::faults::{FailingStore, Operation};
@@ -229,4 +229,115 @@ pub async fn second_consumer_with_the_same_id_is_stopped(store: Arc<dyn MessageS
     let error = stopped.join().await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::PositionStreamInUse, "{error}");
     running.shutdown().await.unwrap();
+}
+
+/// Shutdown of a consumer whose handler never returns gives up at the
+/// deadline: it records what was handled, drops the handler, and says so;
+/// the restarted consumer delivers the abandoned message again.
+pub async fn shutdown_drops_a_stuck_handler_at_its_deadline(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 3), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let written = store
+        .read_category(&category, Default::default())
+        .await
+        .unwrap();
+    let handled: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let stuck = {
+        let handled = handled.clone();
+        Consumer::new(category.clone())
+            .with_options(options("stuck").shutdown_deadline(Duration::from_millis(300)))
+            .on_any(move |message: Message| {
+                let handled = handled.clone();
+                async move {
+                    if message.data["n"] == 2 {
+                        std::future::pending::<()>().await;
+                    }
+                    handled.lock().unwrap().push(message.global_position);
+                    HandlerResult::Ok(())
+                }
+            })
+    };
+    let handle = stuck.start(store.clone()).await.unwrap();
+    wait_until("message 2 is in flight", || {
+        handle.health().in_flight == Some(written[2].global_position)
+    })
+    .await;
+    let err = tokio::time::timeout(Duration::from_secs(60), handle.shutdown())
+        .await
+        .expect("shutdown returns")
+        .unwrap_err();
+    let Error::ShutdownDeadline {
+        abandoned,
+        handled: last,
+        recorded,
+        deadline,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(*deadline, Duration::from_millis(300));
+    assert_eq!(*abandoned, Some(written[2].global_position));
+    assert_eq!(*last, Some(written[1].global_position));
+    assert_eq!(*recorded, Some(written[1].global_position), "{err}");
+
+    let seen = Seen::default();
+    let handle = recording(&category, options("stuck"), &seen)
+        .start(store.clone())
+        .await
+        .unwrap();
+    wait_until("the abandoned message is delivered again", || {
+        seen.lock().unwrap().iter().any(|m| m.data["n"] == 2)
+    })
+    .await;
+    handle.shutdown().await.unwrap();
+}
+
+/// Shutdown while the closing position write never returns (the server
+/// stopped answering) gives up at the deadline and says nothing was
+/// recorded; a restart delivers everything again.
+pub async fn shutdown_gives_up_on_a_position_write_that_never_returns(
+    store: Arc<dyn MessageStore>,
+) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 3), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let failing = FailingStore::new(store.clone());
+    let seen = Seen::default();
+    let options = options("paused").shutdown_deadline(Duration::from_millis(300));
+    let handle = recording(&category, options.clone(), &seen)
+        .start(failing.clone())
+        .await
+        .unwrap();
+    wait_until("all three are handled", || seen.lock().unwrap().len() == 3).await;
+    failing.stall_next(Operation::Write, 1);
+    let err = tokio::time::timeout(Duration::from_secs(60), handle.shutdown())
+        .await
+        .expect("shutdown returns")
+        .unwrap_err();
+    let handled = seen.lock().unwrap()[2].global_position;
+    assert!(
+        matches!(
+            err,
+            Error::ShutdownDeadline { abandoned: None, handled: Some(h), recorded: None, .. } if h == handled
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("recorded up to nothing"), "{err}");
+
+    let again = Seen::default();
+    let handle = recording(&category, options, &again)
+        .start(store.clone())
+        .await
+        .unwrap();
+    wait_until("all three are delivered again", || {
+        again.lock().unwrap().len() == 3
+    })
+    .await;
+    handle.shutdown().await.unwrap();
 }

@@ -1,7 +1,7 @@
 //! The consumer runtime's cases, and the helpers they share. Each case takes
 //! an owned store, since a running consumer keeps one.
 //!
-//! - `failures`: failing, panicking, slow and unreadable-message handlers
+//! - `failures`: failing, panicking and hanging handlers
 //!   under each failure policy;
 //! - `lifecycle`: kills, backend faults, shutdown and its deadline, a second
 //!   instance;

@@ -1,0 +1,132 @@
+//! A running consumer's handle: shutdown, join, health and lag.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::store::MessageStore;
+use crate::stream_name::Category;
+use crate::subscription::SubscribeOptions;
+
+/// What a running consumer reports, for a service's health endpoint.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConsumerHealth {
+    /// True until the consumer stopped.
+    pub running: bool,
+    /// The global position it reads next.
+    pub position: u64,
+    /// The global position of the last message handled (or parked).
+    pub last_handled: Option<u64>,
+    /// The global position of the message whose handlers are running now
+    /// (a value that stays put names a slow or stuck handler).
+    pub in_flight: Option<u64>,
+    /// The global position last recorded in the position stream.
+    pub committed: Option<u64>,
+    /// When the last handled message was written.
+    pub last_message_time: Option<DateTime<Utc>>,
+    /// Messages handled successfully since start.
+    pub handled: u64,
+    /// Handler attempts that failed (each retry counts).
+    pub failed_attempts: u64,
+    /// Messages parked since start.
+    pub parked: u64,
+    /// The last error seen (handler, backend or position store).
+    pub last_error: Option<String>,
+}
+
+/// A running consumer. Dropping the handle does not stop it; call
+/// [`ConsumerHandle::shutdown`] (or cancel its token) to stop gracefully.
+#[derive(Debug)]
+pub struct ConsumerHandle {
+    pub(crate) token: CancellationToken,
+    pub(crate) task: JoinHandle<Result<ConsumerHealth>>,
+    pub(crate) health: Arc<Mutex<ConsumerHealth>>,
+    pub(crate) store: Arc<dyn MessageStore>,
+    pub(crate) category: Category,
+    /// The consumer's reads (its filters), for counting its lag.
+    pub(crate) read: SubscribeOptions,
+}
+
+impl ConsumerHandle {
+    /// The token that stops the consumer when cancelled (for wiring to Ctrl-C
+    /// or a service's shutdown).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.token.clone()
+    }
+
+    /// Stops gracefully: the message in flight finishes, the position is
+    /// recorded, and the final health is returned, within the
+    /// [`shutdown_deadline`](crate::consumer::ConsumerOptions::shutdown_deadline).
+    /// Past it, whatever still runs is dropped and the result is
+    /// [`Error::ShutdownDeadline`], which says what was not recorded.
+    pub async fn shutdown(self) -> Result<ConsumerHealth> {
+        self.token.cancel();
+        self.join().await
+    }
+
+    /// Waits until the consumer stops by itself (failure policy `Stop`) or
+    /// is shut down through its token (then within its shutdown deadline,
+    /// as [`ConsumerHandle::shutdown`]).
+    pub async fn join(self) -> Result<ConsumerHealth> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(join) => Err(Error::backend(join)),
+        }
+    }
+
+    /// Stops at once, without recording the position (as a crash would).
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+
+    /// True once the consumer stopped.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// A snapshot of the consumer's health.
+    pub fn health(&self) -> ConsumerHealth {
+        self.health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// How many messages the consumer would still handle: those written
+    /// after the last one it handled that its filters (consumer group,
+    /// correlation) give it, up to the category's last message now. 0 when
+    /// caught up, also when the newest messages are another member's.
+    ///
+    /// It counts by reading those messages with the consumer's filters, so
+    /// it is cheap for a consumer near the head and costs a read of the
+    /// backlog otherwise: poll it as often as a backlog may be read.
+    pub async fn lag(&self) -> Result<u64> {
+        let Some(head) = self.store.category_head(&self.category).await? else {
+            return Ok(0);
+        };
+        let health = self.health();
+        // Everything before the position it reads next is done, and so is
+        // whatever it handled.
+        let from = health
+            .last_handled
+            .map_or(health.position, |last| health.position.max(last + 1));
+        if from > head {
+            return Ok(0);
+        }
+        let mut ahead = self
+            .store
+            .category_messages(&self.category, self.read.category_read(from));
+        let mut count = 0;
+        while let Some(message) = ahead.next().await {
+            if message?.global_position > head {
+                break;
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+}
