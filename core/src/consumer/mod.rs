@@ -32,40 +32,72 @@
 //! Delivery is at least once, so a handler must tolerate seeing a message
 //! again. Every [`Message`] carries its `global_position` (unique and
 //! increasing within the category) and its stream `position`; the usual
-//! pattern is to store, with the state a handler changes, the last position it
-//! applied, and skip messages at or below it. Writes with an
-//! [`ExpectedVersion`](crate::ExpectedVersion) are the other safety net: a
-//! handler that re-runs writes against a version that has already moved on
-//! and gets `WrongExpectedVersion` instead of a duplicate.
+//! pattern is to store, with the state a handler changes, the last global
+//! position it applied, and skip messages at or below it.
+//!
+//! That guard holds for redeliveries but not for replays of parked
+//! messages: a parked message keeps its global position, and by the time it
+//! is replayed the consumer has applied messages past it, so the guard would
+//! skip it for good. [`is_replay`] tells a handler that a message comes from
+//! [`Consumer::replay_parked`]; apply a replay unless it was applied before
+//! (a replay can run twice too, if the process dies before it is marked), by
+//! keeping the global positions of applied replays with the state.
+//!
+//! Writes with an [`ExpectedVersion`](crate::ExpectedVersion) are the other
+//! safety net: a handler that re-runs writes against a version that has
+//! already moved on and gets `WrongExpectedVersion` instead of a duplicate.
 //!
 //! ```
-//! use std::collections::HashMap;
+//! use std::collections::{BTreeSet, HashMap};
 //! use std::sync::{Arc, Mutex};
-//! use message_store::consumer::{Consumer, ConsumerOptions, HandlerResult};
+//! use message_store::consumer::{is_replay, Consumer, HandlerResult};
 //! use message_store::{Category, Message, TypedMessage};
 //!
 //! #[derive(serde::Deserialize)]
 //! struct Deposited { amount: u64 }
 //! impl TypedMessage for Deposited { const MESSAGE_TYPE: &'static str = "Deposited"; }
 //!
-//! /// balance and the last global position applied, per account
-//! type Balances = Arc<Mutex<HashMap<String, (u64, u64)>>>;
+//! /// Per account: the balance, the last global position applied in order,
+//! /// and the global positions of the replays applied since.
+//! #[derive(Default)]
+//! struct Balance { amount: u64, last: u64, replays: BTreeSet<u64> }
+//!
+//! type Balances = Arc<Mutex<HashMap<String, Balance>>>;
 //!
 //! fn consumer(balances: Balances) -> message_store::Result<Consumer> {
 //!     Ok(Consumer::new(Category::new("account")?).on(move |deposit: Deposited, message: Message| {
 //!         let balances = balances.clone();
 //!         async move {
 //!             let mut balances = balances.lock().unwrap();
-//!             let entry = balances.entry(message.stream_name.to_string()).or_insert((0, 0));
-//!             if message.global_position > entry.1 {
-//!                 // Not applied yet: apply it and remember it, in one step.
-//!                 *entry = (entry.0 + deposit.amount, message.global_position);
+//!             let balance = balances.entry(message.stream_name.to_string()).or_default();
+//!             let position = message.global_position;
+//!             // Apply it and remember it, in one step, unless it was applied.
+//!             if is_replay(&message) {
+//!                 if balance.replays.insert(position) {
+//!                     balance.amount += deposit.amount;
+//!                 }
+//!             } else if position > balance.last {
+//!                 balance.amount += deposit.amount;
+//!                 balance.last = position;
 //!             }
 //!             HandlerResult::Ok(())
 //!         }
 //!     }))
 //! }
 //! ```
+//!
+//! ## Parking and per-stream order
+//!
+//! [`FailurePolicy::Park`] gives up per-stream order for the stream of a
+//! parked message: the consumer goes on, so later messages of that stream
+//! are handled before the parked one, which is handled (if ever) when it is
+//! replayed. Use it where that is acceptable: handlers whose effects commute
+//! (counters, sets, notifications), or whose later messages do not depend on
+//! the earlier ones. Where a stream's order matters (a state machine, a
+//! balance that must not go negative), keep [`FailurePolicy::Stop`] (the
+//! default) and fix the cause, or have the handler refuse a stream's later
+//! messages while one of its messages is parked ([`parked_messages`] lists
+//! them) and replay them all in order.
 
 mod handle;
 mod handlers;
@@ -82,7 +114,7 @@ use tokio_util::sync::CancellationToken;
 pub use handle::{ConsumerHandle, ConsumerHealth};
 pub use handlers::{HandlerError, HandlerPanicked, HandlerResult, HandlerTimedOut};
 pub use options::{ConsumerOptions, FailurePolicy, RetryPolicy, DEFAULT_SHUTDOWN_DEADLINE};
-pub use parked::{parked_messages, ParkedFrom, ParkedMessage, PARKED_FROM, REPLAYED};
+pub use parked::{is_replay, parked_messages, ParkedFrom, ParkedMessage, PARKED_FROM, REPLAYED};
 
 use crate::error::Result;
 use crate::message::{Message, TypedMessage};
@@ -188,7 +220,10 @@ impl Consumer {
     }
 
     /// Runs the handlers again on every parked message not yet replayed
-    /// (under the retry policy); each success is marked in the parked stream.
+    /// (under the retry policy and the handler timeout), oldest first; each
+    /// success is marked in the parked stream. Handlers see the original
+    /// message, with its positions, and [`is_replay`] true for it: see
+    /// [idempotent handlers](self#idempotent-handlers).
     pub async fn replay_parked(&self, store: &dyn MessageStore) -> Result<ReplayReport> {
         self.options.validate()?;
         let Some(consumer_id) = self.options.subscription.id() else {
@@ -202,10 +237,11 @@ impl Consumer {
                 continue;
             }
             let token = never_cancelled.clone();
+            let message = parked::as_replay(&entry);
             let outcome = self
                 .handlers
                 .dispatch(
-                    &entry.message,
+                    &message,
                     &self.options.retry,
                     self.options.handler_timeout,
                     |delay| {

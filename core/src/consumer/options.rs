@@ -77,7 +77,9 @@ pub enum FailurePolicy {
     Stop,
     /// Write the message to the consumer's parked stream
     /// (`{category}:parked-{consumer id}`) with the error in its metadata, and
-    /// go on. Needs a consumer id.
+    /// go on. Needs a consumer id. Later messages of the parked message's
+    /// stream are handled before it: see
+    /// [parking and per-stream order](crate::consumer#parking-and-per-stream-order).
     Park,
 }
 

@@ -194,6 +194,25 @@ async fn original(
     Ok(found.into_iter().find(|m| m.id == from.message_id))
 }
 
+/// True when `message` is handed to a handler by
+/// [`Consumer::replay_parked`](crate::consumer::Consumer::replay_parked):
+/// a parked message run again, with its original positions, after the
+/// consumer went past it (see [idempotent handlers](crate::consumer#idempotent-handlers)).
+pub fn is_replay(message: &Message) -> bool {
+    message.metadata.other.contains_key(PARKED_FROM)
+}
+
+/// The message a replay hands to the handlers: the original, its metadata
+/// marked with the parked-from record (which [`is_replay`] looks for).
+pub(crate) fn as_replay(entry: &ParkedMessage) -> Message {
+    let mut message = entry.message.clone();
+    message.metadata.other.insert(
+        PARKED_FROM.to_owned(),
+        serde_json::to_value(&entry.parked_from).expect("parked-from record serializes"),
+    );
+    message
+}
+
 /// Records that the parked message at `parked_position` was replayed.
 pub(crate) async fn mark_replayed(
     store: &dyn MessageStore,

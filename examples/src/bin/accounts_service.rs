@@ -1,7 +1,7 @@
 //! A small accounts service: a command consumer turns `Deposit`/`Withdraw`
 //! commands into account events written with expected versions, and an event
-//! consumer builds a balance projection. Both are idempotent under
-//! redelivery.
+//! consumer builds a balance projection. Both park what they cannot handle
+//! and are idempotent under redelivery and under replays of parked messages.
 //!
 //! `cargo run -p message-store-examples --bin accounts_service` runs a demo on
 //! the memory store: it sends some commands, waits until the projection has
@@ -9,11 +9,11 @@
 //! runs on PostgreSQL (a database with Message DB). With `--serve` it keeps
 //! running until Ctrl-C, then shuts both consumers down gracefully.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use message_store::consumer::{Consumer, ConsumerOptions, FailurePolicy, HandlerResult};
+use message_store::consumer::{is_replay, Consumer, ConsumerOptions, FailurePolicy, HandlerResult};
 use message_store::{
     Category, Error, ExpectedVersion, Message, MessageStore, MessageStoreExt, NewMessage, Result,
     StreamName, SubscribeOptions, TypedMessage,
@@ -60,12 +60,14 @@ macro_rules! message_types {
 message_types!(Deposit, Withdraw, Deposited, Withdrawn, WithdrawalRejected);
 
 /// An account rebuilt from its stream: the balance, the stream version, and
-/// the global position of the last command it processed (for idempotence).
+/// the global positions of the commands it processed (for idempotence; each
+/// event records its command as its causation). A set, not the last one: a
+/// parked command replayed later is older than commands processed since.
 #[derive(Default)]
 struct Account {
     balance: u64,
     version: Option<u64>,
-    last_command: Option<u64>,
+    processed: HashSet<u64>,
 }
 
 async fn load(store: &dyn MessageStore, stream: &StreamName) -> Result<Account> {
@@ -77,7 +79,9 @@ async fn load(store: &dyn MessageStore, stream: &StreamName) -> Result<Account> 
             account.balance -= e.amount;
         }
         account.version = Some(event.position);
-        account.last_command = event.metadata.causation_message_global_position;
+        if let Some(command) = event.metadata.causation_message_global_position {
+            account.processed.insert(command);
+        }
     }
     Ok(account)
 }
@@ -96,10 +100,7 @@ async fn handle_command(
 ) -> HandlerResult {
     let stream = accounts.stream(account_id)?;
     let account = load(store, &stream).await?;
-    if account
-        .last_command
-        .is_some_and(|done| done >= command.global_position)
-    {
+    if account.processed.contains(&command.global_position) {
         return Ok(()); // already processed: at-least-once delivery, exactly-once effect
     }
     let amount = change.unsigned_abs();
@@ -131,8 +132,17 @@ fn options(consumer_id: &str) -> Result<ConsumerOptions> {
         .on_failure(FailurePolicy::Park))
 }
 
-/// balance and last applied global position, per account stream
-type Projection = Arc<Mutex<HashMap<String, (u64, u64)>>>;
+/// One account in the projection: the balance, the last global position
+/// applied in order, and the global positions of the replays applied since.
+#[derive(Debug, Clone, Default)]
+struct Balance {
+    balance: u64,
+    last: u64,
+    replays: BTreeSet<u64>,
+}
+
+/// The balance of each account stream.
+type Projection = Arc<Mutex<HashMap<String, Balance>>>;
 
 async fn run(
     store: Arc<dyn MessageStore>,
@@ -178,13 +188,20 @@ async fn run(
     let projection: Projection = Arc::default();
     let apply = |projection: Projection, message: &Message, change: i64| {
         let mut balances = projection.lock().expect("projection lock");
-        let entry = balances
-            .entry(message.stream_name.to_string())
-            .or_insert((0, 0));
-        if message.global_position > entry.1 {
-            // Idempotent: apply each event once, remembering the last applied position.
-            let balance = i64::try_from(entry.0).unwrap_or(i64::MAX) + change;
-            *entry = (u64::try_from(balance).unwrap_or(0), message.global_position);
+        let entry = balances.entry(message.stream_name.to_string()).or_default();
+        let position = message.global_position;
+        // Idempotent: apply each event once, remembering what was applied:
+        // the last position in order, and replays (older than that) apart.
+        let fresh = if is_replay(message) {
+            entry.replays.insert(position)
+        } else {
+            let fresh = position > entry.last;
+            entry.last = entry.last.max(position);
+            fresh
+        };
+        if fresh {
+            let balance = i64::try_from(entry.balance).unwrap_or(i64::MAX) + change;
+            entry.balance = u64::try_from(balance).unwrap_or(0);
         }
     };
     let event_consumer = {
@@ -272,8 +289,8 @@ async fn run(
         .clone()
         .into_iter()
         .collect();
-    balances.sort();
-    for (account, (balance, _)) in balances {
+    balances.sort_by(|a, b| a.0.cmp(&b.0));
+    for (account, Balance { balance, .. }) in balances {
         println!("  {account}: {balance}");
     }
     Ok(())

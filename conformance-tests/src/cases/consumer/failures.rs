@@ -4,9 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use message_store::consumer::{parked_messages, Consumer, FailurePolicy, HandlerTimedOut};
-use message_store::{Error, ExpectedVersion, Message, MessageStore, TypedMessage};
-use serde::Deserialize;
-use serde_json::json;
+use message_store::{Error, ExpectedVersion, Message, MessageStore};
 
 use crate::support::*;
 
@@ -91,82 +89,6 @@ pub async fn panicking_handler_is_retried_not_fatal(store: Arc<dyn MessageStore>
         .unwrap()
         .contains("handler bug before its future"));
     assert_eq!(positions(&seen.lock().unwrap()), vec![0, 1, 2]);
-}
-
-#[derive(Debug, Deserialize)]
-struct Numbered {
-    n: u64,
-}
-
-impl TypedMessage for Numbered {
-    const MESSAGE_TYPE: &'static str = "Numbered";
-}
-
-/// A poison message is parked after the configured attempts with the error, the attempt count
-/// and its origin; the consumer goes on; the parked message can be listed and replayed.
-pub async fn poison_message_is_parked_and_can_be_replayed(store: Arc<dyn MessageStore>) {
-    let category = unique_category("account");
-    store
-        .write(&stream(&category, "1"), batch(0, 5), ExpectedVersion::Any)
-        .await
-        .unwrap();
-    let healthy = Arc::new(Mutex::new(false));
-    let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
-    let build = || {
-        let (healthy, seen) = (healthy.clone(), seen.clone());
-        Consumer::new(category.clone())
-            .with_options(
-                options("parker")
-                    .on_failure(FailurePolicy::Park)
-                    .retry(quick_retry(2)),
-            )
-            .on(move |value: Numbered, _message: Message| {
-                let (healthy, seen) = (healthy.clone(), seen.clone());
-                async move {
-                    if value.n == 2 && !*healthy.lock().unwrap() {
-                        return Err(format!("cannot handle {}", value.n).into());
-                    }
-                    seen.lock().unwrap().push(value.n);
-                    Ok(())
-                }
-            })
-    };
-    let handle = build().start(store.clone()).await.unwrap();
-    wait_until("the others are handled", || seen.lock().unwrap().len() == 4).await;
-    let health = handle.shutdown().await.unwrap();
-    assert_eq!(
-        *seen.lock().unwrap(),
-        vec![0, 1, 3, 4],
-        "the consumer went on past the poison message"
-    );
-    assert_eq!(health.parked, 1);
-
-    let parked = parked_messages(store.as_ref(), &category, "parker")
-        .await
-        .unwrap();
-    assert_eq!(parked.len(), 1);
-    let entry = &parked[0];
-    assert_eq!(entry.message.data, json!({ "n": 2 }));
-    assert_eq!(entry.message.position, 2);
-    assert_eq!(entry.message.stream_name, stream(&category, "1"));
-    assert_eq!(entry.parked_from.attempts, 2);
-    assert!(entry.parked_from.error.contains("cannot handle 2"));
-    assert!(!entry.replayed);
-
-    *healthy.lock().unwrap() = true;
-    let report = build().replay_parked(store.as_ref()).await.unwrap();
-    assert_eq!(report.replayed, 1);
-    assert!(report.still_failing.is_empty());
-    assert_eq!(*seen.lock().unwrap(), vec![0, 1, 3, 4, 2]);
-    let parked = parked_messages(store.as_ref(), &category, "parker")
-        .await
-        .unwrap();
-    assert!(parked[0].replayed, "marked as replayed");
-    let again = build().replay_parked(store.as_ref()).await.unwrap();
-    assert_eq!(
-        again.replayed, 0,
-        "a replayed message is not replayed twice"
-    );
 }
 
 /// With the `Stop` policy the consumer stops with an error naming the message, and the

@@ -5,14 +5,17 @@
 //!   under each failure policy;
 //! - `lifecycle`: kills, backend faults, shutdown and its deadline, a second
 //!   instance;
+//! - `parking`: parked messages, their replay and idempotent handlers;
 //! - `setup`: options, consumer groups, health.
 
 mod failures;
 mod lifecycle;
+mod parking;
 mod setup;
 
 pub use failures::*;
 pub use lifecycle::*;
+pub use parking::*;
 pub use setup::*;
 
 use std::sync::{Arc, Mutex};
@@ -85,4 +88,14 @@ async fn write_spread(
 
 fn global(messages: &[Message]) -> Vec<u64> {
     messages.iter().map(|m| m.global_position).collect()
+}
+
+/// The data `numbered` writes, as a typed message.
+#[derive(Debug, serde::Deserialize)]
+struct Numbered {
+    n: u64,
+}
+
+impl message_store::TypedMessage for Numbered {
+    const MESSAGE_TYPE: &'static str = "Numbered";
 }
