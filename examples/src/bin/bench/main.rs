@@ -30,6 +30,9 @@ struct Args {
     /// Only the memory backend.
     #[arg(long)]
     memory_only: bool,
+    /// Only these groups of figures (repeatable): memory, writes, reads, consumers.
+    #[arg(long, value_parser = ["memory", "writes", "reads", "consumers"])]
+    only: Vec<String>,
     /// A PostgreSQL role that may create databases; the benchmark creates and drops its own.
     #[arg(
         long,
@@ -67,14 +70,19 @@ fn main() {
 }
 
 async fn run(args: Args) {
-    let mut figures = memory::run(args.runs, args.scale).await;
-    if !args.memory_only {
+    let wanted = |group: &str| args.only.is_empty() || args.only.iter().any(|g| g == group);
+    let mut figures = Vec::new();
+    if wanted("memory") {
+        figures.extend(memory::run(args.runs, args.scale).await);
+    }
+    let postgres_groups = ["writes", "reads", "consumers"];
+    if !args.memory_only && postgres_groups.iter().any(|g| wanted(g)) {
         let admin =
             PgConnectOptions::from_str(&args.admin_url).expect("--admin-url is a PostgreSQL URL");
         eprintln!("creating and loading the benchmark databases...");
         let databases =
             postgres::Databases::create(admin, &args.message_db_install, args.scale).await;
-        figures.extend(postgres::run(&databases, args.runs, args.scale).await);
+        figures.extend(postgres::run(&databases, args.runs, args.scale, &wanted).await);
         databases.drop().await;
     }
     report::print(&figures);
