@@ -131,6 +131,16 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// JSON was malformed or did not have the shape asked for (for example
+    /// [`Metadata::try_from`](crate::Metadata) given an array); `?` on a
+    /// `serde_json` result gives this.
+    #[error("invalid JSON: {source}")]
+    Json {
+        /// The parser's or deserializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
     /// A stored message could not be decoded into the requested type.
     #[error("cannot decode message `{message_type}` at position {position} of stream `{stream}` (global position {global_position}): {source}")]
     Decode {
@@ -268,6 +278,12 @@ pub enum Error {
     },
 }
 
+impl From<serde_json::Error> for Error {
+    fn from(source: serde_json::Error) -> Self {
+        Error::Json { source }
+    }
+}
+
 fn display_delivered(delivered: Option<u64>) -> String {
     match delivered {
         Some(position) => format!("nothing past global position {position} was delivered"),
@@ -347,6 +363,7 @@ impl Error {
             Error::WrongExpectedVersion { .. } => ErrorKind::WrongExpectedVersion,
             Error::DuplicateMessageId { .. } => ErrorKind::DuplicateMessageId,
             Error::Encode { .. } => ErrorKind::Encode,
+            Error::Json { .. } => ErrorKind::Json,
             Error::Decode { .. } => ErrorKind::Decode,
             Error::Unreadable { .. } => ErrorKind::Unreadable,
             Error::PositionStreamInUse { .. } => ErrorKind::PositionStreamInUse,
@@ -382,6 +399,7 @@ pub enum ErrorKind {
     WrongExpectedVersion,
     DuplicateMessageId,
     Encode,
+    Json,
     Decode,
     Unreadable,
     PositionStreamInUse,

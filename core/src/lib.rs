@@ -47,6 +47,7 @@ mod ext;
 mod message;
 mod metadata;
 pub mod paging;
+pub mod prelude;
 mod read;
 mod store;
 pub mod stream_name;
@@ -65,8 +66,9 @@ pub use stream_name::{Category, StreamName, MAX_STREAM_NAME_LEN};
 pub use subscription::{CommittedPosition, StartPosition, StoreSubscription, SubscribeOptions};
 pub use version::ExpectedVersion;
 
-/// Re-exported so callers can build wake-up channels and message data without
-/// naming the same dependencies.
+/// Re-exported so callers can build message data, ids and times, and consume
+/// paged reads (`futures`), without naming the same dependencies.
 pub use chrono;
+pub use futures;
 pub use serde_json;
 pub use uuid;

@@ -81,6 +81,26 @@ impl Metadata {
         self
     }
 
+    /// Sets a top-level key: a standard key (`schemaVersion`,
+    /// `correlationStreamName`, ...) given a value of its type fills its
+    /// field; any other key goes to [`Metadata::other`].
+    ///
+    /// ```
+    /// use message_store::Metadata;
+    /// let metadata = Metadata::new().with_key("source", "web").with_key("schemaVersion", "2");
+    /// assert_eq!(metadata.schema_version.as_deref(), Some("2"));
+    /// assert_eq!(metadata.other["source"], "web");
+    /// ```
+    pub fn with_key(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.insert(key, value);
+        self
+    }
+
+    /// Sets a top-level key in place (see [`Metadata::with_key`]).
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) {
+        self.absorb(Cow::Owned(key.into()), value.into());
+    }
+
     /// Sets a user property that following messages inherit.
     pub fn with_property(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         self.properties.insert(key.into(), value.into());
@@ -270,6 +290,47 @@ impl Metadata {
     }
 }
 
+/// Metadata from a JSON object, as a writer builds it: standard keys must
+/// have their types (`schemaVersion` a string, `causationMessagePosition` a
+/// number, ...); other keys are kept in [`Metadata::other`]. `null` gives
+/// empty metadata; anything but an object or `null` is refused with
+/// [`Error::Json`](crate::Error::Json).
+///
+/// ```
+/// use message_store::Metadata;
+/// use serde_json::json;
+/// let metadata = Metadata::try_from(json!({"correlationStreamName": "transfer-1", "source": "web"}))?;
+/// assert_eq!(metadata.correlation(), Some("transfer-1"));
+/// assert!(Metadata::try_from(json!({"schemaVersion": 2})).is_err());
+/// # Ok::<(), message_store::Error>(())
+/// ```
+impl TryFrom<Value> for Metadata {
+    type Error = crate::Error;
+
+    fn try_from(value: Value) -> Result<Self, crate::Error> {
+        match value {
+            Value::Null | Value::Object(_) => Ok(Metadata::from_json(Some(value))?),
+            other => Err(crate::Error::Json {
+                source: <serde_json::Error as serde::de::Error>::custom(format!(
+                    "metadata must be a JSON object, not {}",
+                    json_kind(&other)
+                )),
+            }),
+        }
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// The deepest nesting of JSON arrays and objects a write accepts: 127, the
 /// most serde_json reads back from text (its recursion limit, 128, counts
 /// the container that fails), so a reader of any backend reads back what was
@@ -442,6 +503,41 @@ mod tests {
         let fine = Metadata::from_stored_text(r#"{"schemaVersion": "2"}"#);
         assert_eq!(fine.schema_version.as_deref(), Some("2"));
         assert!(fine.unreadable.is_none());
+    }
+
+    #[test]
+    fn metadata_is_built_from_json_objects_and_keys() {
+        let metadata = Metadata::try_from(json!({
+            "schemaVersion": "3",
+            "causationMessagePosition": 4,
+            "properties": {"tenant": "acme"},
+            "source": "web"
+        }))
+        .unwrap();
+        assert_eq!(metadata.schema_version.as_deref(), Some("3"));
+        assert_eq!(metadata.causation_message_position, Some(4));
+        assert_eq!(metadata.properties["tenant"], "acme");
+        assert_eq!(metadata.other["source"], "web");
+        assert!(Metadata::try_from(Value::Null).unwrap().is_empty());
+        for bad in [json!([1]), json!("x"), json!({"schemaVersion": 2})] {
+            let err = Metadata::try_from(bad.clone()).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Json, "{bad}: {err}");
+        }
+        assert!(Metadata::try_from(json!(7))
+            .unwrap_err()
+            .to_string()
+            .contains("must be a JSON object, not a number"));
+
+        let built = Metadata::new()
+            .with_key("correlationStreamName", "transfer-1")
+            .with_key("source", "web")
+            .with_key("causationMessagePosition", 2);
+        assert_eq!(built.correlation_stream_name.as_deref(), Some("transfer-1"));
+        assert_eq!(built.causation_message_position, Some(2));
+        assert_eq!(
+            built.to_json().unwrap(),
+            json!({"correlationStreamName": "transfer-1", "causationMessagePosition": 2, "source": "web"})
+        );
     }
 
     #[test]

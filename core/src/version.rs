@@ -61,6 +61,15 @@ impl From<u64> for ExpectedVersion {
     }
 }
 
+/// [`ExpectedVersion::from_version`]: `None` (no stream) expects no stream,
+/// `Some(v)` expects exactly `v`, so the result of `stream_version` can be
+/// passed as it is.
+impl From<Option<u64>> for ExpectedVersion {
+    fn from(version: Option<u64>) -> Self {
+        ExpectedVersion::from_version(version)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +96,7 @@ mod tests {
             ExpectedVersion::Exact(7)
         );
         assert!(ExpectedVersion::from_version(Some(7)).matches(Some(7)));
+        assert_eq!(ExpectedVersion::from(None), ExpectedVersion::NoStream);
+        assert_eq!(ExpectedVersion::from(Some(2)), ExpectedVersion::Exact(2));
     }
 }
