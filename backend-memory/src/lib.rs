@@ -149,6 +149,7 @@ impl MessageStore for MemoryStore {
         category: &Category,
         options: CategoryRead,
     ) -> Result<Vec<Message>> {
+        options.validate()?;
         Ok(self.read_state(|state| state.read_category(category, &options)))
     }
 

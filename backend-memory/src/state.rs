@@ -151,7 +151,7 @@ impl State {
         indexes
             .iter()
             .skip(start)
-            .take(options.limit().as_usize())
+            .take(options.batch_size().as_usize())
             .map(|&index| self.messages[index].to_message())
             .collect()
     }
@@ -167,9 +167,9 @@ impl State {
         let from = options.position();
         let start = indexes.partition_point(|&index| self.messages[index].global_position < from);
         let candidates = indexes[start..].iter().map(|&index| &self.messages[index]);
-        let limit = options.limit().as_usize();
+        let limit = options.batch_size().as_usize();
         let mut page = Vec::with_capacity(limit.min(candidates.len()));
-        if options.correlation_filter().is_none() && options.group().is_none() {
+        if options.correlation().is_none() && options.consumer_group().is_none() {
             page.extend(candidates.take(limit).map(Stored::to_message));
         } else {
             page.extend(

@@ -16,7 +16,7 @@ const MARK: &str = "message-store-rs";
 /// A key for the advisory lock that serialises concurrent installers.
 const INSTALL_LOCK: i64 = 0x6d73_7273_696e_7374; // "msrsinst"
 
-/// The largest consumer-group size [`InstallOptions::consumer_group_index`]
+/// The largest consumer-group size [`InstallOptions::with_consumer_group_index`]
 /// accepts: a size of n adds n indexes, each evaluated on every write.
 pub const MAX_INDEXED_GROUP_SIZE: u32 = 64;
 
@@ -46,7 +46,7 @@ impl InstallOptions {
 
     /// Whether to create the cluster-wide `message_store` role and grant it
     /// Message DB's privileges (needs CREATEROLE; default on).
-    pub fn role(mut self, role: bool) -> Self {
+    pub fn with_role(mut self, role: bool) -> Self {
         self.role = role;
         self
     }
@@ -59,7 +59,7 @@ impl InstallOptions {
     /// function. Correlation reads need no extra index:
     /// our `get_category_messages` walks the category index in order and
     /// filters as it goes.
-    pub fn extras(mut self, extras: bool) -> Self {
+    pub fn with_extras(mut self, extras: bool) -> Self {
         self.extras = extras;
         self
     }
@@ -76,9 +76,24 @@ impl InstallOptions {
     /// use, not every size. Building them on a populated table blocks
     /// writes while they build (about 1.5 s per million messages measured
     /// here); the function interface does not change.
-    pub fn consumer_group_index(mut self, size: u32) -> Self {
+    pub fn with_consumer_group_index(mut self, size: u32) -> Self {
         self.group_sizes.insert(size);
         self
+    }
+
+    /// Whether the role is created and granted.
+    pub fn role(&self) -> bool {
+        self.role
+    }
+
+    /// Whether the extras are installed.
+    pub fn extras(&self) -> bool {
+        self.extras
+    }
+
+    /// The consumer-group sizes to index, smallest first.
+    pub fn consumer_group_indexes(&self) -> impl Iterator<Item = u32> + '_ {
+        self.group_sizes.iter().copied()
     }
 
     /// The statement creating the missing consumer-group indexes, if any are asked for.

@@ -176,7 +176,7 @@ impl PostgresStore {
                 sqlx::query(READ_STREAM)
                     .bind(stream.as_str())
                     .bind(convert::to_bigint(options.position()))
-                    .bind(convert::batch_size(options.limit())),
+                    .bind(convert::batch_size(options.batch_size())),
                 fetch_all
             )
         })
@@ -190,15 +190,16 @@ impl PostgresStore {
         category: &Category,
         options: &CategoryRead,
     ) -> Result<Vec<PgRow>> {
-        let group = options.group();
+        options.validate()?;
+        let group = options.consumer_group();
         read_with_retry(self.attempts(), || {
             leased!(
                 self,
                 sqlx::query(READ_CATEGORY)
                     .bind(category.as_str())
                     .bind(convert::to_bigint(options.position()))
-                    .bind(convert::batch_size(options.limit()))
-                    .bind(options.correlation_filter())
+                    .bind(convert::batch_size(options.batch_size()))
+                    .bind(options.correlation())
                     .bind(group.map(|g| i64::from(g.member())))
                     .bind(group.map(|g| i64::from(g.size()))),
                 fetch_all

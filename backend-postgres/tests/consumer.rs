@@ -24,15 +24,12 @@ fn unique_category(entity: &str) -> Category {
 
 fn consumer_options(consumer_id: &str) -> ConsumerOptions {
     let subscription = SubscribeOptions::new()
-        .consumer_id(consumer_id)
-        .unwrap()
-        .poll_interval(Duration::from_millis(20))
-        .unwrap();
+        .with_consumer_id(consumer_id)
+        .with_poll_interval(Duration::from_millis(20));
     ConsumerOptions::new()
-        .subscription(subscription)
-        .position_update_interval(10)
-        .unwrap()
-        .backend_backoff(Duration::from_millis(200))
+        .with_subscription(subscription)
+        .with_position_update_interval(10)
+        .with_backend_backoff(Duration::from_millis(200))
 }
 
 fn recording_consumer(
@@ -178,7 +175,8 @@ async fn shutdown_is_bounded_while_the_position_write_waits_for_a_lock() {
             .await
             .unwrap();
         let seen: Arc<Mutex<Vec<Message>>> = Arc::default();
-        let deadline = consumer_options("blocked").shutdown_deadline(Duration::from_millis(500));
+        let deadline =
+            consumer_options("blocked").with_shutdown_deadline(Duration::from_millis(500));
         let handle = recording_consumer(&category, "blocked", &seen)
             .with_options(deadline)
             .start(store.clone())

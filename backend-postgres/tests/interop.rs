@@ -136,10 +136,7 @@ async fn store_reads_what_plain_sql_wrote() {
         assert_eq!(m.local_properties.get("trace"), Some(&json!("t")));
         assert_eq!(m.other.get("custom"), Some(&json!([1, 2])));
         let by_category = store
-            .read_category(
-                &category,
-                CategoryRead::new().correlation("transfer").unwrap(),
-            )
+            .read_category(&category, CategoryRead::new().with_correlation("transfer"))
             .await
             .unwrap();
         assert_eq!(by_category.len(), 1);

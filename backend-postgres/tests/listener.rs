@@ -24,9 +24,7 @@ fn unique_category(entity: &str) -> Category {
 /// Subscription options that never poll within a test: only a wake-up
 /// delivers a caught-up subscription's next batch.
 fn waiting() -> SubscribeOptions {
-    SubscribeOptions::new()
-        .poll_interval(Duration::from_secs(3600))
-        .unwrap()
+    SubscribeOptions::new().with_poll_interval(Duration::from_secs(3600))
 }
 
 /// Runs `write` while the caught-up subscription waits; fails after 20 s

@@ -45,9 +45,7 @@ async fn subscriber_never_skips_a_message_held_in_an_open_transaction() {
 
         let (mut holder, later) = support::hold_a_write_open(&store, &options, &category).await;
 
-        let opts = SubscribeOptions::new()
-            .poll_interval(Duration::from_millis(20))
-            .unwrap();
+        let opts = SubscribeOptions::new().with_poll_interval(Duration::from_millis(20));
         let mut subscription = store.subscribe(&category, opts).await.unwrap();
         let seen = subscription.next_batch().await.unwrap();
         assert_eq!(
@@ -252,7 +250,10 @@ async fn cancelled_calls_never_leak_replies_into_later_calls() {
         let (stream, written, dropped) = result.unwrap();
         cancelled += dropped;
         let stored = store
-            .read_stream(&stream, StreamRead::new().batch_size(BatchSize::Unlimited))
+            .read_stream(
+                &stream,
+                StreamRead::new().with_batch_size(BatchSize::Unlimited),
+            )
             .await
             .unwrap();
         let positions: Vec<u64> = stored.iter().map(|m| m.position).collect();

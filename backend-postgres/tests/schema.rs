@@ -31,7 +31,7 @@ async fn installer_is_idempotent_and_leaves_genuine_message_db_alone() {
         .connect_with(admin.clone().database(ours.get_database().unwrap()))
         .await
         .unwrap();
-    let outcome = PostgresStore::install(&pool, &InstallOptions::new().extras(true))
+    let outcome = PostgresStore::install(&pool, &InstallOptions::new().with_extras(true))
         .await
         .unwrap();
     assert_eq!(outcome, InstallOutcome::Installed);
@@ -40,7 +40,7 @@ async fn installer_is_idempotent_and_leaves_genuine_message_db_alone() {
         .connect_with(genuine_as_admin.clone())
         .await
         .unwrap();
-    let outcome = PostgresStore::install(&pool, &InstallOptions::new().extras(true))
+    let outcome = PostgresStore::install(&pool, &InstallOptions::new().with_extras(true))
         .await
         .unwrap();
     assert_eq!(
@@ -97,14 +97,18 @@ async fn consumer_group_indexes_serve_their_members() {
         .await
         .unwrap();
     for size in [0, 1, 65] {
-        let error =
-            PostgresStore::install(&pool, &InstallOptions::new().consumer_group_index(size))
-                .await
-                .unwrap_err();
+        let error = PostgresStore::install(
+            &pool,
+            &InstallOptions::new().with_consumer_group_index(size),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidOption, "{size}: {error}");
         assert!(error.to_string().contains(&size.to_string()), "{error}");
     }
-    let options = InstallOptions::new().extras(true).consumer_group_index(5);
+    let options = InstallOptions::new()
+        .with_extras(true)
+        .with_consumer_group_index(5);
     for _ in 0..2 {
         let outcome = PostgresStore::install(&pool, &options).await.unwrap();
         assert_eq!(outcome, InstallOutcome::Installed);
@@ -154,7 +158,7 @@ async fn consumer_group_indexes_serve_their_members() {
             .read_category(
                 &category,
                 CategoryRead::new()
-                    .consumer_group(message_store::ConsumerGroup::new(member, 5).unwrap()),
+                    .with_consumer_group(message_store::ConsumerGroup::new(member, 5).unwrap()),
             )
             .await
             .unwrap();

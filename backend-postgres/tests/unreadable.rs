@@ -155,19 +155,15 @@ fn consumer(
 ) -> Consumer {
     let seen = seen.clone();
     let subscription = SubscribeOptions::new()
-        .consumer_id("reader")
-        .unwrap()
-        .poll_interval(Duration::from_millis(20))
-        .unwrap();
+        .with_consumer_id("reader")
+        .with_poll_interval(Duration::from_millis(20));
     let retry = RetryPolicy::new()
-        .max_attempts(2)
-        .unwrap()
-        .backoff(Duration::from_millis(1), Duration::from_millis(1))
-        .unwrap();
+        .with_max_attempts(2)
+        .with_backoff(Duration::from_millis(1), Duration::from_millis(1));
     let options = ConsumerOptions::new()
-        .subscription(subscription)
-        .retry(retry)
-        .on_failure(policy);
+        .with_subscription(subscription)
+        .with_retry(retry)
+        .with_failure_policy(policy);
     Consumer::new(category.clone())
         .with_options(options)
         .on_any(move |message: Message| {

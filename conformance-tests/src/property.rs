@@ -287,8 +287,8 @@ impl Case<'_> {
                 limit,
             } => {
                 let options = StreamRead::new()
-                    .from_position(*from)
-                    .batch_size(batch_size(*limit));
+                    .with_position(*from)
+                    .with_batch_size(batch_size(*limit));
                 let actual = self.store.read_stream(&self.stream(*stream), options).await;
                 let actual = actual
                     .map(|ms| ms.iter().map(|m| self.project(m)).collect::<Vec<_>>())
@@ -311,13 +311,13 @@ impl Case<'_> {
                     FromSpec::Head => self.model.head(),
                 };
                 let mut options = CategoryRead::new()
-                    .from_position(position)
-                    .batch_size(batch_size(*limit));
+                    .with_position(position)
+                    .with_batch_size(batch_size(*limit));
                 if let Some(c) = correlation {
-                    options = options.correlation(c).map_err(|e| fail(e.to_string()))?;
+                    options = options.with_correlation(*c);
                 }
                 if let Some((member, size)) = group {
-                    options = options.consumer_group(
+                    options = options.with_consumer_group(
                         ConsumerGroup::new(*member, *size).map_err(|e| fail(e.to_string()))?,
                     );
                 }
@@ -424,8 +424,8 @@ impl Case<'_> {
                 .read_category(
                     &category,
                     CategoryRead::new()
-                        .from_position(from)
-                        .batch_size(BatchSize::Unlimited),
+                        .with_position(from)
+                        .with_batch_size(BatchSize::Unlimited),
                 )
                 .await
                 .map_err(|e| fail(format!("reading back write #{index}: {e}")))?;

@@ -49,7 +49,10 @@ pub async fn write_numbered(store: &dyn MessageStore, stream: &StreamName, count
 /// Reads the whole stream in one unlimited read.
 pub async fn read_all(store: &dyn MessageStore, stream: &StreamName) -> Vec<Message> {
     store
-        .read_stream(stream, StreamRead::new().batch_size(BatchSize::Unlimited))
+        .read_stream(
+            stream,
+            StreamRead::new().with_batch_size(BatchSize::Unlimited),
+        )
         .await
         .unwrap_or_else(|e| panic!("reading {stream}: {e}"))
 }

@@ -101,11 +101,11 @@ where
     D: Fn(R) -> Result<Vec<Message>> + Send + Sync + 'a,
 {
     let stream = stream.clone();
-    let (batch, start) = (options.limit(), options.position());
+    let (batch, start) = (options.batch_size(), options.position());
     pages(
         batch,
         start,
-        move |position| fetch(stream.clone(), options.from_position(position)),
+        move |position| fetch(stream.clone(), options.with_position(position)),
         decode,
     )
 }
@@ -125,11 +125,11 @@ where
     D: Fn(R) -> Result<Vec<Message>> + Send + Sync + 'a,
 {
     let category = category.clone();
-    let (batch, start) = (options.limit(), options.position());
+    let (batch, start) = (options.batch_size(), options.position());
     pages(
         batch,
         start,
-        move |position| fetch(category.clone(), options.clone().from_position(position)),
+        move |position| fetch(category.clone(), options.clone().with_position(position)),
         decode,
     )
 }

@@ -41,6 +41,13 @@ impl BatchSize {
     }
 }
 
+/// A count: `Limit(n)`, so options take `.with_batch_size(100)`.
+impl From<u64> for BatchSize {
+    fn from(limit: u64) -> Self {
+        BatchSize::Limit(limit)
+    }
+}
+
 impl Default for BatchSize {
     fn default() -> Self {
         BatchSize::DEFAULT
@@ -51,8 +58,9 @@ impl Default for BatchSize {
 ///
 /// ```
 /// use message_store::{BatchSize, StreamRead};
-/// let options = StreamRead::new().from_position(5).batch_size(BatchSize::Limit(10));
+/// let options = StreamRead::new().with_position(5).with_batch_size(10);
 /// assert_eq!(options.position(), 5);
+/// assert_eq!(options.batch_size(), BatchSize::Limit(10));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct StreamRead {
@@ -67,14 +75,14 @@ impl StreamRead {
     }
 
     /// Starts at this stream position (inclusive).
-    pub fn from_position(mut self, position: u64) -> Self {
+    pub fn with_position(mut self, position: u64) -> Self {
         self.position = position;
         self
     }
 
-    /// Returns at most this many messages.
-    pub fn batch_size(mut self, batch_size: BatchSize) -> Self {
-        self.batch_size = batch_size;
+    /// Returns at most this many messages (a count, or [`BatchSize::Unlimited`]).
+    pub fn with_batch_size(mut self, batch_size: impl Into<BatchSize>) -> Self {
+        self.batch_size = batch_size.into();
         self
     }
 
@@ -84,7 +92,7 @@ impl StreamRead {
     }
 
     /// The batch size.
-    pub fn limit(&self) -> BatchSize {
+    pub fn batch_size(&self) -> BatchSize {
         self.batch_size
     }
 }
@@ -92,13 +100,17 @@ impl StreamRead {
 /// Options of a category read: from a global position (inclusive), a batch
 /// size, and the optional correlation and consumer-group filters.
 ///
+/// Setters never fail; the read checks the options and refuses bad ones
+/// with a typed error (a correlation that is not a category:
+/// [`Error::InvalidCorrelation`]), before any I/O.
+///
 /// ```
 /// use message_store::{CategoryRead, ConsumerGroup};
 /// let options = CategoryRead::new()
-///     .from_position(100)
-///     .consumer_group(ConsumerGroup::new(0, 2)?)
-///     .correlation("fundsTransfer")?;
-/// assert_eq!(options.correlation_filter(), Some("fundsTransfer"));
+///     .with_position(100)
+///     .with_consumer_group(ConsumerGroup::new(0, 2)?)
+///     .with_correlation("fundsTransfer");
+/// assert_eq!(options.correlation(), Some("fundsTransfer"));
 /// # Ok::<(), message_store::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -127,39 +139,26 @@ impl CategoryRead {
     }
 
     /// Starts at this global position (inclusive; 0 reads like 1).
-    pub fn from_position(mut self, global_position: u64) -> Self {
+    pub fn with_position(mut self, global_position: u64) -> Self {
         self.position = global_position;
         self
     }
 
-    /// Returns at most this many messages.
-    pub fn batch_size(mut self, batch_size: BatchSize) -> Self {
-        self.batch_size = batch_size;
+    /// Returns at most this many messages (a count, or [`BatchSize::Unlimited`]).
+    pub fn with_batch_size(mut self, batch_size: impl Into<BatchSize>) -> Self {
+        self.batch_size = batch_size.into();
         self
     }
 
     /// Keeps only messages whose `correlationStreamName` metadata belongs to
-    /// this category. Refuses a value containing `-` or NUL.
-    pub fn correlation(mut self, category: &str) -> Result<Self> {
-        let problem = if category.contains('-') {
-            Some(NameProblem::ContainsDash)
-        } else if category.contains('\0') {
-            Some(NameProblem::ContainsNul)
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            return Err(Error::InvalidCorrelation {
-                correlation: printable(category),
-                problem,
-            });
-        }
-        self.correlation = Some(category.to_owned());
-        Ok(self)
+    /// this category. A value containing `-` or NUL is refused by the read.
+    pub fn with_correlation(mut self, category: impl Into<String>) -> Self {
+        self.correlation = Some(category.into());
+        self
     }
 
     /// Keeps only the streams of this consumer-group member.
-    pub fn consumer_group(mut self, group: ConsumerGroup) -> Self {
+    pub fn with_consumer_group(mut self, group: ConsumerGroup) -> Self {
         self.consumer_group = Some(group);
         self
     }
@@ -170,18 +169,41 @@ impl CategoryRead {
     }
 
     /// The batch size.
-    pub fn limit(&self) -> BatchSize {
+    pub fn batch_size(&self) -> BatchSize {
         self.batch_size
     }
 
     /// The correlation category filter, if any.
-    pub fn correlation_filter(&self) -> Option<&str> {
+    pub fn correlation(&self) -> Option<&str> {
         self.correlation.as_deref()
     }
 
     /// The consumer-group filter, if any.
-    pub fn group(&self) -> Option<ConsumerGroup> {
+    pub fn consumer_group(&self) -> Option<ConsumerGroup> {
         self.consumer_group
+    }
+
+    /// Checks the options as every backend's read does first: the
+    /// correlation must be a category (no `-`, no NUL), as Message DB's
+    /// `Correlation must be a category`.
+    pub fn validate(&self) -> Result<()> {
+        let Some(category) = &self.correlation else {
+            return Ok(());
+        };
+        let problem = if category.contains('-') {
+            Some(NameProblem::ContainsDash)
+        } else if category.contains('\0') {
+            Some(NameProblem::ContainsNul)
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => Err(Error::InvalidCorrelation {
+                correlation: printable(category),
+                problem,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// True when a message of `stream_name` whose metadata carries
@@ -206,26 +228,29 @@ mod tests {
     #[test]
     fn defaults_are_message_db_defaults() {
         assert_eq!(StreamRead::new().position(), 0);
-        assert_eq!(StreamRead::new().limit(), BatchSize::Limit(1000));
+        assert_eq!(StreamRead::new().batch_size(), BatchSize::Limit(1000));
         assert_eq!(CategoryRead::new().position(), 1);
-        assert_eq!(CategoryRead::new().limit(), BatchSize::Limit(1000));
+        assert_eq!(CategoryRead::new().batch_size(), BatchSize::Limit(1000));
     }
 
     #[test]
     fn correlation_with_dash_is_rejected() {
-        let err = CategoryRead::new().correlation("transfer-1").unwrap_err();
+        let err = CategoryRead::new()
+            .with_correlation("transfer-1")
+            .validate()
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidCorrelation { .. }));
         assert!(err.to_string().contains("transfer-1"));
     }
 
     #[test]
     fn correlation_matches_the_category_of_the_metadata_stream() {
-        let options = CategoryRead::new().correlation("transfer").unwrap();
+        let options = CategoryRead::new().with_correlation("transfer");
         assert!(options.matches("account-1", Some("transfer-9")));
         assert!(options.matches("account-1", Some("transfer")));
         assert!(!options.matches("account-1", Some("transfer:cmd-9")));
         assert!(!options.matches("account-1", None));
-        let empty = CategoryRead::new().correlation("").unwrap();
+        let empty = CategoryRead::new().with_correlation("");
         assert!(empty.matches("account-1", Some("-9")));
         assert!(!empty.matches("account-1", Some("x-9")));
     }

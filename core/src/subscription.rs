@@ -38,21 +38,26 @@ pub enum StartPosition {
 /// Options of a subscription, with Eventide's defaults: batch size 1000,
 /// poll interval 100 ms, no consumer id, start at the committed position.
 ///
+/// Setters never fail; opening the subscription (or starting a consumer)
+/// checks the options once and refuses bad ones with
+/// [`Error::InvalidOption`] or [`Error::InvalidCorrelation`].
+///
 /// ```
 /// use std::time::Duration;
 /// use message_store::{ConsumerGroup, SubscribeOptions};
 /// let options = SubscribeOptions::new()
-///     .consumer_id("projector")?
-///     .consumer_group(ConsumerGroup::new(0, 2)?)
-///     .batch_size(500)?
-///     .poll_interval(Duration::from_millis(50))?;
+///     .with_consumer_id("projector")
+///     .with_batch_size(500)
+///     .with_poll_interval(Duration::from_millis(50));
+/// assert_eq!(options.consumer_id(), Some("projector"));
+/// options.validate()?;
 /// # Ok::<(), message_store::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SubscribeOptions {
     consumer_id: Option<String>,
     start: StartPosition,
-    batch_size: u64,
+    batch_size: BatchSize,
     consumer_group: Option<ConsumerGroup>,
     correlation: Option<String>,
     poll_interval: Duration,
@@ -63,7 +68,7 @@ impl Default for SubscribeOptions {
         SubscribeOptions {
             consumer_id: None,
             start: StartPosition::Committed,
-            batch_size: 1000,
+            batch_size: BatchSize::DEFAULT,
             consumer_group: None,
             correlation: None,
             poll_interval: Duration::from_millis(100),
@@ -80,110 +85,132 @@ impl SubscribeOptions {
     /// Names the consumer; its position is kept in `{category}:position-{id}`.
     /// Required for consumer-group members and whenever two consumers read
     /// one category. Must not be empty or contain NUL.
-    pub fn consumer_id(mut self, id: impl Into<String>) -> Result<Self> {
-        let id = id.into();
-        let problem = if id.is_empty() {
-            Some(NameProblem::Empty)
-        } else if id.contains('\0') {
-            Some(NameProblem::ContainsNul)
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            return Err(Error::InvalidOption {
-                option: "consumer_id",
-                problem: format!("`{}`: {problem}", printable(&id)),
-            });
-        }
-        self.consumer_id = Some(id);
-        Ok(self)
+    pub fn with_consumer_id(mut self, id: impl Into<String>) -> Self {
+        self.consumer_id = Some(id.into());
+        self
     }
 
     /// Where to start reading.
-    pub fn start(mut self, start: StartPosition) -> Self {
+    pub fn with_start(mut self, start: StartPosition) -> Self {
         self.start = start;
         self
     }
 
-    /// How many messages one read fetches at most; must be at least 1.
-    pub fn batch_size(mut self, batch_size: u64) -> Result<Self> {
-        if batch_size == 0 {
-            return Err(Error::InvalidOption {
-                option: "batch_size",
-                problem: "a subscription's batch size must be at least 1".to_owned(),
-            });
-        }
-        self.batch_size = batch_size;
-        Ok(self)
+    /// How many messages one read fetches at most: a count of at least 1.
+    pub fn with_batch_size(mut self, batch_size: impl Into<BatchSize>) -> Self {
+        self.batch_size = batch_size.into();
+        self
     }
 
     /// Reads only this consumer-group member's streams (needs a consumer id).
-    pub fn consumer_group(mut self, group: ConsumerGroup) -> Self {
+    pub fn with_consumer_group(mut self, group: ConsumerGroup) -> Self {
         self.consumer_group = Some(group);
         self
     }
 
-    /// Reads only messages correlated with this category (see [`CategoryRead::correlation`]).
-    pub fn correlation(mut self, category: &str) -> Result<Self> {
-        CategoryRead::new().correlation(category)?;
-        self.correlation = Some(category.to_owned());
-        Ok(self)
+    /// Reads only messages correlated with this category (see
+    /// [`CategoryRead::with_correlation`]).
+    pub fn with_correlation(mut self, category: impl Into<String>) -> Self {
+        self.correlation = Some(category.into());
+        self
     }
 
     /// How long to wait before reading again when caught up and no wake-up
     /// arrives; must be positive.
-    pub fn poll_interval(mut self, interval: Duration) -> Result<Self> {
-        if interval.is_zero() {
-            return Err(Error::InvalidOption {
-                option: "poll_interval",
-                problem: "the poll interval must be positive".to_owned(),
-            });
-        }
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
-        Ok(self)
+        self
     }
 
     /// The consumer id, if set.
-    pub fn id(&self) -> Option<&str> {
+    pub fn consumer_id(&self) -> Option<&str> {
         self.consumer_id.as_deref()
     }
 
     /// The start position.
-    pub fn start_position(&self) -> StartPosition {
+    pub fn start(&self) -> StartPosition {
         self.start
     }
 
+    /// The batch size.
+    pub fn batch_size(&self) -> BatchSize {
+        self.batch_size
+    }
+
+    /// The consumer-group filter, if any.
+    pub fn consumer_group(&self) -> Option<ConsumerGroup> {
+        self.consumer_group
+    }
+
+    /// The correlation filter, if any.
+    pub fn correlation(&self) -> Option<&str> {
+        self.correlation.as_deref()
+    }
+
     /// The poll interval.
-    pub fn interval(&self) -> Duration {
+    pub fn poll_interval(&self) -> Duration {
         self.poll_interval
     }
 
     /// The category read these options describe, starting at `position`.
     pub fn category_read(&self, position: u64) -> CategoryRead {
         let mut read = CategoryRead::new()
-            .from_position(position)
-            .batch_size(BatchSize::Limit(self.batch_size));
+            .with_position(position)
+            .with_batch_size(self.batch_size);
         if let Some(correlation) = &self.correlation {
-            read = read
-                .correlation(correlation)
-                .expect("correlation was validated when set");
+            read = read.with_correlation(correlation.clone());
         }
         if let Some(group) = self.consumer_group {
-            read = read.consumer_group(group);
+            read = read.with_consumer_group(group);
         }
         read
     }
 
-    /// Checks the rules that involve more than one option.
+    /// Checks every option, as opening a subscription does: the consumer id
+    /// (not empty, no NUL), the batch size (a count of at least 1), the poll
+    /// interval (positive), the correlation (a category), and that a
+    /// consumer-group member has a consumer id.
     pub fn validate(&self) -> Result<()> {
+        if let Some(id) = &self.consumer_id {
+            let problem = if id.is_empty() {
+                Some(NameProblem::Empty)
+            } else if id.contains('\0') {
+                Some(NameProblem::ContainsNul)
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(invalid(
+                    "consumer_id",
+                    format!("`{}`: {problem}", printable(id)),
+                ));
+            }
+        }
+        if !matches!(self.batch_size, BatchSize::Limit(n) if n >= 1) {
+            return Err(invalid(
+                "batch_size",
+                "a subscription's batch size must be a count of at least 1".to_owned(),
+            ));
+        }
+        if self.poll_interval.is_zero() {
+            return Err(invalid(
+                "poll_interval",
+                "the poll interval must be positive".to_owned(),
+            ));
+        }
+        self.category_read(0).validate()?;
         if self.consumer_group.is_some() && self.consumer_id.is_none() {
-            return Err(Error::InvalidOption {
-                option: "consumer_id",
-                problem: "a consumer-group member needs a consumer id, or the members would share one position stream".to_owned(),
-            });
+            return Err(invalid(
+                "consumer_id",
+                "a consumer-group member needs a consumer id, or the members would share one position stream".to_owned(),
+            ));
         }
         Ok(())
     }
+}
+
+fn invalid(option: &'static str, problem: String) -> Error {
+    Error::InvalidOption { option, problem }
 }
 
 /// What a position stream holds: its last committed position and its version.
@@ -280,7 +307,7 @@ impl<S: MessageStore> StoreSubscription<S> {
         wake: Option<watch::Receiver<u64>>,
     ) -> Result<Self> {
         options.validate()?;
-        let position_stream = category.position_stream(options.id())?;
+        let position_stream = category.position_stream(options.consumer_id())?;
         let committed = read_committed_position(&store, &position_stream).await?;
         let cursor = match options.start {
             StartPosition::Beginning => 1,

@@ -173,8 +173,8 @@ pub async fn quickstart<S: MessageStore + Clone>(store: &S, category: &Category)
 
     println!("5. A subscription to the account category receives every event");
     let options = SubscribeOptions::new()
-        .consumer_id("quickstart")?
-        .poll_interval(Duration::from_millis(50))?;
+        .with_consumer_id("quickstart")
+        .with_poll_interval(Duration::from_millis(50));
     let mut subscription = store.subscribe(category, options).await?;
     let other = category.stream("456")?;
     store

@@ -88,7 +88,9 @@ async fn prepare(variant: Variant) -> Option<PgConnectOptions> {
                 .await
                 .unwrap();
             // Groups of 3 indexed, other sizes not: the suite covers both reads.
-            let options = InstallOptions::new().extras(true).consumer_group_index(3);
+            let options = InstallOptions::new()
+                .with_extras(true)
+                .with_consumer_group_index(3);
             let outcome = PostgresStore::install(&pool, &options).await.unwrap();
             assert_eq!(outcome, InstallOutcome::Installed);
             pool.close().await;

@@ -113,7 +113,7 @@ pub async fn category_reader_never_sees_positions_go_backwards(store: &dyn Messa
         let mut seen = Vec::new();
         for _ in 0..200 {
             let page = store
-                .read_category(&category, CategoryRead::new().from_position(cursor))
+                .read_category(&category, CategoryRead::new().with_position(cursor))
                 .await
                 .unwrap();
             if let Some(last) = page.last() {
@@ -132,7 +132,7 @@ pub async fn category_reader_never_sees_positions_go_backwards(store: &dyn Messa
     let rest = store
         .read_category(
             &category,
-            CategoryRead::new().from_position(seen.last().map_or(1, |p| p + 1)),
+            CategoryRead::new().with_position(seen.last().map_or(1, |p| p + 1)),
         )
         .await
         .unwrap();

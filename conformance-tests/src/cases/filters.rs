@@ -23,8 +23,8 @@ async fn read_group(
         .read_category(
             category,
             CategoryRead::new()
-                .consumer_group(g)
-                .batch_size(BatchSize::Unlimited),
+                .with_consumer_group(g)
+                .with_batch_size(BatchSize::Unlimited),
         )
         .await
         .unwrap()
@@ -149,20 +149,36 @@ pub async fn correlation_keeps_only_the_correlated_category(store: &dyn MessageS
         .await
         .unwrap();
     let read = store
-        .read_category(
-            &category,
-            CategoryRead::new().correlation("transfer").unwrap(),
-        )
+        .read_category(&category, CategoryRead::new().with_correlation("transfer"))
         .await
         .unwrap();
     assert_eq!(numbers(&read), vec![0, 1, 5]);
 }
 
-/// §11.19: a correlation containing `-` is refused.
-pub async fn correlation_with_a_dash_is_refused(_store: &dyn MessageStore) {
-    let err = CategoryRead::new().correlation("transfer-1").unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidCorrelation);
-    assert!(err.to_string().contains("transfer-1"));
+/// §11.19: a correlation containing `-` (or NUL) is refused by the read, and
+/// by opening a subscription, with a typed error, before any I/O.
+pub async fn correlation_with_a_dash_is_refused(store: &dyn MessageStore) {
+    let category = unique_category("account");
+    for bad in ["transfer-1", "trans\0fer"] {
+        let err = store
+            .read_category(&category, CategoryRead::new().with_correlation(bad))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidCorrelation, "{err}");
+        let options = message_store::SubscribeOptions::new().with_correlation(bad);
+        let Err(err) = store.subscribe(&category, options).await else {
+            panic!("a subscription correlated with {bad:?} opened");
+        };
+        assert_eq!(err.kind(), ErrorKind::InvalidCorrelation, "{err}");
+    }
+    let err = store
+        .read_category(
+            &category,
+            CategoryRead::new().with_correlation("transfer-1"),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("transfer-1"), "{err}");
 }
 
 /// Correlation and consumer group combine (both must hold); the batch size counts filtered rows.
@@ -183,9 +199,8 @@ pub async fn correlation_and_consumer_group_combine(store: &dyn MessageStore) {
             .unwrap();
     }
     let options = CategoryRead::new()
-        .correlation("transfer")
-        .unwrap()
-        .consumer_group(group(1, 3));
+        .with_correlation("transfer")
+        .with_consumer_group(group(1, 3));
     let read = store
         .read_category(&category, options.clone())
         .await
@@ -194,7 +209,7 @@ pub async fn correlation_and_consumer_group_combine(store: &dyn MessageStore) {
     assert_eq!(names, ["2", "123"]);
     assert!(read.iter().all(|m| m.data["n"] == 0));
     let limited = store
-        .read_category(&category, options.batch_size(BatchSize::Limit(1)))
+        .read_category(&category, options.with_batch_size(BatchSize::Limit(1)))
         .await
         .unwrap();
     assert_eq!(limited.len(), 1);

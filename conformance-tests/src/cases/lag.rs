@@ -21,11 +21,8 @@ fn counting(
     let handled = handled.clone();
     Consumer::new(category.clone())
         .with_options(
-            ConsumerOptions::new().subscription(
-                subscription
-                    .poll_interval(Duration::from_millis(10))
-                    .unwrap(),
-            ),
+            ConsumerOptions::new()
+                .with_subscription(subscription.with_poll_interval(Duration::from_millis(10))),
         )
         .on_any(move |_message: Message| {
             let (handled, gate) = (handled.clone(), gate.clone());
@@ -61,9 +58,8 @@ pub async fn lag_of_consumer_group_members_reaches_zero(store: Arc<dyn MessageSt
     for member in 0..3 {
         let handled = Arc::new(Mutex::new(0));
         let options = SubscribeOptions::new()
-            .consumer_id(format!("member{member}"))
-            .unwrap()
-            .consumer_group(ConsumerGroup::new(member, 3).unwrap());
+            .with_consumer_id(format!("member{member}"))
+            .with_consumer_group(ConsumerGroup::new(member, 3).unwrap());
         let handle = counting(&category, options, &handled, None)
             .start(store.clone())
             .await
@@ -109,10 +105,8 @@ pub async fn lag_counts_only_the_messages_a_correlation_consumer_handles(
     let handled = Arc::new(Mutex::new(0));
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let options = SubscribeOptions::new()
-        .consumer_id("correlated")
-        .unwrap()
-        .correlation("process")
-        .unwrap();
+        .with_consumer_id("correlated")
+        .with_correlation("process");
     let handle = counting(&category, options, &handled, Some(gate.clone()))
         .start(store.clone())
         .await

@@ -52,9 +52,7 @@ pub async fn names_up_to_the_length_limit_are_written_and_longer_ones_refused(
     let correlated = store
         .read_category(
             &at_limit.category(),
-            message_store::CategoryRead::new()
-                .correlation(correlation.category().as_str())
-                .unwrap(),
+            message_store::CategoryRead::new().with_correlation(correlation.category().as_str()),
         )
         .await
         .unwrap();

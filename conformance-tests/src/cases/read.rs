@@ -18,15 +18,15 @@ pub async fn read_stream_from_position_is_inclusive_and_ordered(store: &dyn Mess
         .read_stream(
             &stream,
             StreamRead::new()
-                .from_position(2)
-                .batch_size(BatchSize::Limit(3)),
+                .with_position(2)
+                .with_batch_size(BatchSize::Limit(3)),
         )
         .await
         .unwrap();
     assert_eq!(positions(&read), vec![2, 3, 4]);
     assert_eq!(numbers(&read), vec![2, 3, 4]);
     let past_end = store
-        .read_stream(&stream, StreamRead::new().from_position(6))
+        .read_stream(&stream, StreamRead::new().with_position(6))
         .await
         .unwrap();
     assert!(past_end.is_empty());
@@ -57,17 +57,26 @@ pub async fn read_stream_batch_sizes(store: &dyn MessageStore) {
         .await
         .unwrap();
     let all = store
-        .read_stream(&stream, StreamRead::new().batch_size(BatchSize::Unlimited))
+        .read_stream(
+            &stream,
+            StreamRead::new().with_batch_size(BatchSize::Unlimited),
+        )
         .await
         .unwrap();
     assert_eq!(all.len(), 5);
     let none = store
-        .read_stream(&stream, StreamRead::new().batch_size(BatchSize::Limit(0)))
+        .read_stream(
+            &stream,
+            StreamRead::new().with_batch_size(BatchSize::Limit(0)),
+        )
         .await
         .unwrap();
     assert!(none.is_empty());
     let one = store
-        .read_stream(&stream, StreamRead::new().batch_size(BatchSize::Limit(1)))
+        .read_stream(
+            &stream,
+            StreamRead::new().with_batch_size(BatchSize::Limit(1)),
+        )
         .await
         .unwrap();
     assert_eq!(numbers(&one), vec![0]);
@@ -164,20 +173,20 @@ pub async fn read_category_from_global_position_is_inclusive(store: &dyn Message
         .read_category(
             &category,
             CategoryRead::new()
-                .from_position(third)
-                .batch_size(BatchSize::Limit(2)),
+                .with_position(third)
+                .with_batch_size(BatchSize::Limit(2)),
         )
         .await
         .unwrap();
     assert_eq!(numbers(&read), vec![2, 3]);
     let after = all[4].global_position + 1;
     assert!(store
-        .read_category(&category, CategoryRead::new().from_position(after))
+        .read_category(&category, CategoryRead::new().with_position(after))
         .await
         .unwrap()
         .is_empty());
     let zero = store
-        .read_category(&category, CategoryRead::new().from_position(0))
+        .read_category(&category, CategoryRead::new().with_position(0))
         .await
         .unwrap();
     assert_eq!(zero.len(), 5, "position 0 reads like 1");
@@ -222,7 +231,7 @@ pub async fn read_category_batch_sizes(store: &dyn MessageStore) {
             .await
             .unwrap();
     }
-    let read = |size| store.read_category(&category, CategoryRead::new().batch_size(size));
+    let read = |size| store.read_category(&category, CategoryRead::new().with_batch_size(size));
     assert_eq!(read(BatchSize::Unlimited).await.unwrap().len(), 6);
     assert!(read(BatchSize::Limit(0)).await.unwrap().is_empty());
     assert_eq!(read(BatchSize::Limit(4)).await.unwrap().len(), 4);
@@ -255,7 +264,7 @@ pub async fn paging_a_category_visits_every_message_once(store: &dyn MessageStor
     let all: Vec<_> = store
         .category_messages(
             &category,
-            CategoryRead::new().batch_size(BatchSize::Limit(4)),
+            CategoryRead::new().with_batch_size(BatchSize::Limit(4)),
         )
         .try_collect()
         .await
@@ -264,7 +273,7 @@ pub async fn paging_a_category_visits_every_message_once(store: &dyn MessageStor
     let err = store
         .category_messages(
             &category,
-            CategoryRead::new().batch_size(BatchSize::Limit(0)),
+            CategoryRead::new().with_batch_size(BatchSize::Limit(0)),
         )
         .try_collect::<Vec<_>>()
         .await
@@ -310,18 +319,24 @@ pub async fn paged_reads_match_one_unlimited_read(store: &dyn MessageStore) {
         .global_position;
     let filters = [
         CategoryRead::new(),
-        CategoryRead::new().from_position(first + 5),
-        CategoryRead::new().correlation("transfer").unwrap(),
-        CategoryRead::new().consumer_group(ConsumerGroup::new(1, 3).unwrap()),
+        CategoryRead::new().with_position(first + 5),
+        CategoryRead::new().with_correlation("transfer"),
+        CategoryRead::new().with_consumer_group(ConsumerGroup::new(1, 3).unwrap()),
     ];
     for filter in filters {
         let expected = store
-            .read_category(&category, filter.clone().batch_size(BatchSize::Unlimited))
+            .read_category(
+                &category,
+                filter.clone().with_batch_size(BatchSize::Unlimited),
+            )
             .await
             .unwrap();
         for size in [1, 3, 4, 24, 1000] {
             let paged: Vec<_> = store
-                .category_messages(&category, filter.clone().batch_size(BatchSize::Limit(size)))
+                .category_messages(
+                    &category,
+                    filter.clone().with_batch_size(BatchSize::Limit(size)),
+                )
                 .try_collect()
                 .await
                 .unwrap();
@@ -333,16 +348,16 @@ pub async fn paged_reads_match_one_unlimited_read(store: &dyn MessageStore) {
             .read_stream(
                 &stream_one,
                 StreamRead::new()
-                    .from_position(from)
-                    .batch_size(BatchSize::Unlimited),
+                    .with_position(from)
+                    .with_batch_size(BatchSize::Unlimited),
             )
             .await
             .unwrap();
         assert_eq!(expected.len(), usize::try_from(4 - from).unwrap());
         for size in [1, 2, 4, 1000] {
             let options = StreamRead::new()
-                .from_position(from)
-                .batch_size(BatchSize::Limit(size));
+                .with_position(from)
+                .with_batch_size(BatchSize::Limit(size));
             let paged: Vec<_> = store
                 .stream_messages(&stream_one, options)
                 .try_collect()

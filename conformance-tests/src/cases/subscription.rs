@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use message_store::{
-    CategoryRead, ConsumerGroup, ErrorKind, ExpectedVersion, MessageStore, MessageStoreExt,
-    NewMessage, StartPosition, SubscribeOptions, Subscription, TypedMessage,
+    BatchSize, CategoryRead, ConsumerGroup, Error, ErrorKind, ExpectedVersion, MessageStore,
+    MessageStoreExt, NewMessage, StartPosition, SubscribeOptions, Subscription, TypedMessage,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -29,9 +29,7 @@ async fn receive(subscription: &mut dyn Subscription, count: usize) -> Vec<messa
 }
 
 fn options() -> SubscribeOptions {
-    SubscribeOptions::new()
-        .poll_interval(Duration::from_millis(20))
-        .unwrap()
+    SubscribeOptions::new().with_poll_interval(Duration::from_millis(20))
 }
 
 /// A subscription delivers the whole category in global order, across batches.
@@ -48,7 +46,7 @@ pub async fn subscription_delivers_the_category_in_global_order(store: &dyn Mess
             .unwrap();
     }
     let mut subscription = store
-        .subscribe(&category, options().batch_size(2).unwrap())
+        .subscribe(&category, options().with_batch_size(2))
         .await
         .unwrap();
     let received = receive(subscription.as_mut(), 5).await;
@@ -63,7 +61,7 @@ pub async fn subscription_resumes_at_the_committed_position(store: &dyn MessageS
         .write(&stream(&category, "1"), batch(0, 6), ExpectedVersion::Any)
         .await
         .unwrap();
-    let opts = options().consumer_id("resumer").unwrap();
+    let opts = options().with_consumer_id("resumer");
     let mut first = store.subscribe(&category, opts.clone()).await.unwrap();
     let received = receive(first.as_mut(), 6).await;
     first.commit(received[3].global_position).await.unwrap();
@@ -97,7 +95,7 @@ pub async fn committed_position_is_an_eventide_position_record(store: &dyn Messa
         .await
         .unwrap();
     let mut subscription = store
-        .subscribe(&category, options().consumer_id("worker").unwrap())
+        .subscribe(&category, options().with_consumer_id("worker"))
         .await
         .unwrap();
     let received = receive(subscription.as_mut(), 1).await;
@@ -137,14 +135,14 @@ pub async fn subscription_start_positions(store: &dyn MessageStore) {
     receive(committing.as_mut(), 4).await;
     committing.commit(all[3].global_position).await.unwrap();
     let mut from_start = store
-        .subscribe(&category, options().start(StartPosition::Beginning))
+        .subscribe(&category, options().with_start(StartPosition::Beginning))
         .await
         .unwrap();
     assert_eq!(
         numbers(&receive(from_start.as_mut(), 4).await),
         vec![0, 1, 2, 3]
     );
-    let at = options().start(StartPosition::At(all[2].global_position));
+    let at = options().with_start(StartPosition::At(all[2].global_position));
     let mut from_at = store.subscribe(&category, at).await.unwrap();
     assert_eq!(numbers(&receive(from_at.as_mut(), 2).await), vec![2, 3]);
 }
@@ -172,14 +170,13 @@ pub async fn consumer_group_subscriptions_partition_the_category(store: &dyn Mes
     let mut total = 0;
     for member in 0..size {
         let opts = options()
-            .consumer_id(format!("member{member}"))
-            .unwrap()
-            .consumer_group(ConsumerGroup::new(member, size).unwrap());
+            .with_consumer_id(format!("member{member}"))
+            .with_consumer_group(ConsumerGroup::new(member, size).unwrap());
         let mut subscription = store.subscribe(&category, opts).await.unwrap();
         let expected = store
             .read_category(
                 &category,
-                CategoryRead::new().consumer_group(ConsumerGroup::new(member, size).unwrap()),
+                CategoryRead::new().with_consumer_group(ConsumerGroup::new(member, size).unwrap()),
             )
             .await
             .unwrap()
@@ -213,14 +210,29 @@ pub async fn consumer_group_subscription_needs_a_consumer_id(store: &dyn Message
     let err = store
         .subscribe(
             &category,
-            options().consumer_group(ConsumerGroup::new(0, 2).unwrap()),
+            options().with_consumer_group(ConsumerGroup::new(0, 2).unwrap()),
         )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidOption);
-    assert!(options().batch_size(0).is_err());
-    assert!(options().consumer_id("").is_err());
-    assert!(options().poll_interval(Duration::ZERO).is_err());
+    for (option, invalid) in [
+        ("batch_size", options().with_batch_size(0)),
+        (
+            "batch_size",
+            options().with_batch_size(BatchSize::Unlimited),
+        ),
+        ("consumer_id", options().with_consumer_id("")),
+        ("consumer_id", options().with_consumer_id("a\0b")),
+        (
+            "poll_interval",
+            options().with_poll_interval(Duration::ZERO),
+        ),
+    ] {
+        match store.subscribe(&category, invalid).await.err() {
+            Some(Error::InvalidOption { option: named, .. }) => assert_eq!(named, option),
+            other => panic!("{option}: {other:?}"),
+        }
+    }
 }
 
 /// A caught-up subscription sees a new write. On a store that wakes subscriptions on write it
@@ -232,7 +244,7 @@ pub async fn caught_up_subscription_sees_a_new_write(store: &dyn MessageStore) {
     } else {
         Duration::from_millis(50)
     };
-    let opts = SubscribeOptions::new().poll_interval(interval).unwrap();
+    let opts = SubscribeOptions::new().with_poll_interval(interval);
     let mut subscription = store.subscribe(&category, opts).await.unwrap();
     let s = stream(&category, "1");
     let write_later = async {
@@ -266,7 +278,7 @@ pub async fn subscription_with_correlation_filters(store: &dyn MessageStore) {
         .await
         .unwrap();
     let mut subscription = store
-        .subscribe(&category, options().correlation("transfer").unwrap())
+        .subscribe(&category, options().with_correlation("transfer"))
         .await
         .unwrap();
     assert_eq!(
@@ -328,7 +340,7 @@ pub async fn subscription_started_at_the_end_delivers_only_new_messages(store: &
         .await
         .unwrap();
     let mut subscription = store
-        .subscribe(&category, options().start(StartPosition::End))
+        .subscribe(&category, options().with_start(StartPosition::End))
         .await
         .unwrap();
     store
@@ -349,7 +361,7 @@ pub async fn two_consumers_on_one_position_stream_are_refused(store: &dyn Messag
         .write(&stream(&category, "1"), batch(0, 2), ExpectedVersion::Any)
         .await
         .unwrap();
-    let opts = options().consumer_id("shared").unwrap();
+    let opts = options().with_consumer_id("shared");
     let mut first = store.subscribe(&category, opts.clone()).await.unwrap();
     let mut second = store.subscribe(&category, opts).await.unwrap();
     let a = receive(first.as_mut(), 2).await;
@@ -370,7 +382,7 @@ pub async fn commit_past_the_last_delivered_message_is_refused(store: &dyn Messa
         .write(&stream(&category, "1"), batch(0, 3), ExpectedVersion::Any)
         .await
         .unwrap();
-    let opts = options().consumer_id("careful").unwrap();
+    let opts = options().with_consumer_id("careful");
     let mut first = store.subscribe(&category, opts.clone()).await.unwrap();
     let err = first.commit(1).await.unwrap_err();
     assert!(

@@ -164,7 +164,7 @@ impl Handlers {
                 }),
             };
             failures += 1;
-            if attempts >= retry.attempts() {
+            if attempts >= retry.max_attempts() {
                 return Outcome::Failed {
                     attempts: failures,
                     error,

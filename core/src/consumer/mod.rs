@@ -226,7 +226,7 @@ impl Consumer {
     /// [idempotent handlers](self#idempotent-handlers).
     pub async fn replay_parked(&self, store: &dyn MessageStore) -> Result<ReplayReport> {
         self.options.validate()?;
-        let Some(consumer_id) = self.options.subscription.id() else {
+        let Some(consumer_id) = self.options.subscription.consumer_id() else {
             return Ok(ReplayReport::default());
         };
         let stream = self.category.parked_stream(consumer_id)?;

@@ -30,33 +30,49 @@ impl RetryPolicy {
     }
 
     /// At most this many attempts per message (at least 1: no retry).
-    pub fn max_attempts(mut self, attempts: u32) -> Result<Self> {
-        if attempts == 0 {
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// The first back-off; each retry doubles it up to `max` (at least `initial`).
+    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max;
+        self
+    }
+
+    /// The attempt limit.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The first back-off.
+    pub fn initial_backoff(&self) -> Duration {
+        self.initial_backoff
+    }
+
+    /// The longest back-off.
+    pub fn max_backoff(&self) -> Duration {
+        self.max_backoff
+    }
+
+    /// Checks the policy: at least one attempt, and a first back-off no
+    /// longer than the longest.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_attempts == 0 {
             return Err(invalid(
                 "max_attempts",
                 "a handler needs at least one attempt",
             ));
         }
-        self.max_attempts = attempts;
-        Ok(self)
-    }
-
-    /// The first back-off; each retry doubles it up to `max`.
-    pub fn backoff(mut self, initial: Duration, max: Duration) -> Result<Self> {
-        if initial > max {
+        if self.initial_backoff > self.max_backoff {
             return Err(invalid(
                 "backoff",
                 "the initial back-off exceeds the maximum",
             ));
         }
-        self.initial_backoff = initial;
-        self.max_backoff = max;
-        Ok(self)
-    }
-
-    /// The attempt limit.
-    pub fn attempts(&self) -> u32 {
-        self.max_attempts
+        Ok(())
     }
 
     /// The wait before attempt `attempt + 1`, after `attempt` failures (1-based).
@@ -90,10 +106,13 @@ pub enum FailurePolicy {
 /// use message_store::consumer::{ConsumerOptions, FailurePolicy, RetryPolicy};
 /// use message_store::SubscribeOptions;
 /// let options = ConsumerOptions::new()
-///     .subscription(SubscribeOptions::new().consumer_id("projector")?)
-///     .position_update_interval(50)?
-///     .retry(RetryPolicy::new().max_attempts(3)?)
-///     .on_failure(FailurePolicy::Park);
+///     .with_subscription(SubscribeOptions::new().with_consumer_id("projector"))
+///     .with_position_update_interval(50)
+///     .with_retry(RetryPolicy::new().with_max_attempts(3))
+///     .with_failure_policy(FailurePolicy::Park)
+///     .with_handler_timeout(Duration::from_secs(30));
+/// assert_eq!(options.failure_policy(), FailurePolicy::Park);
+/// options.validate()?;
 /// # Ok::<(), message_store::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -134,38 +153,33 @@ impl ConsumerOptions {
 
     /// The subscription's options: consumer id, start position, batch size,
     /// poll interval, consumer group, correlation.
-    pub fn subscription(mut self, options: SubscribeOptions) -> Self {
+    pub fn with_subscription(mut self, options: SubscribeOptions) -> Self {
         self.subscription = options;
         self
     }
 
-    /// Record the position after this many handled messages (and at shutdown).
-    pub fn position_update_interval(mut self, messages: u64) -> Result<Self> {
-        if messages == 0 {
-            return Err(invalid(
-                "position_update_interval",
-                "must be at least 1 message",
-            ));
-        }
+    /// Record the position after this many handled messages (at least 1),
+    /// and at shutdown.
+    pub fn with_position_update_interval(mut self, messages: u64) -> Self {
         self.position_update_interval = messages;
-        Ok(self)
+        self
     }
 
     /// How failing handlers are retried.
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
     }
 
     /// What happens after the last retry.
-    pub fn on_failure(mut self, policy: FailurePolicy) -> Self {
+    pub fn with_failure_policy(mut self, policy: FailurePolicy) -> Self {
         self.on_failure = policy;
         self
     }
 
     /// The longest wait between attempts to reach a failing backend (the
     /// consumer retries forever, doubling from 50 ms up to this).
-    pub fn backend_backoff(mut self, max: Duration) -> Self {
+    pub fn with_backend_backoff(mut self, max: Duration) -> Self {
         self.backend_backoff = max;
         self
     }
@@ -177,7 +191,7 @@ impl ConsumerOptions {
     /// The attempt is stopped at its next `.await`: a handler that blocks
     /// its thread (synchronous I/O, a long computation) cannot be stopped and
     /// belongs in `tokio::task::spawn_blocking`.
-    pub fn handler_timeout(mut self, limit: Duration) -> Self {
+    pub fn with_handler_timeout(mut self, limit: Duration) -> Self {
         self.handler_timeout = Some(limit);
         self
     }
@@ -188,21 +202,64 @@ impl ConsumerOptions {
     /// the message in flight, the rest for recording the position. Past it
     /// the consumer gives up and reports what was not recorded
     /// ([`Error::ShutdownDeadline`]). Default [`DEFAULT_SHUTDOWN_DEADLINE`].
-    pub fn shutdown_deadline(mut self, deadline: Duration) -> Self {
+    pub fn with_shutdown_deadline(mut self, deadline: Duration) -> Self {
         self.shutdown_deadline = deadline;
         self
     }
 
-    /// Checks the rules that involve more than one option.
+    /// The subscription's options.
+    pub fn subscription(&self) -> &SubscribeOptions {
+        &self.subscription
+    }
+
+    /// How often the position is recorded, in handled messages.
+    pub fn position_update_interval(&self) -> u64 {
+        self.position_update_interval
+    }
+
+    /// The retry policy.
+    pub fn retry(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// The failure policy.
+    pub fn failure_policy(&self) -> FailurePolicy {
+        self.on_failure
+    }
+
+    /// The longest wait between attempts to reach a failing backend.
+    pub fn backend_backoff(&self) -> Duration {
+        self.backend_backoff
+    }
+
+    /// The handler timeout, if set.
+    pub fn handler_timeout(&self) -> Option<Duration> {
+        self.handler_timeout
+    }
+
+    /// The shutdown deadline.
+    pub fn shutdown_deadline(&self) -> Duration {
+        self.shutdown_deadline
+    }
+
+    /// Checks every option, as [`Consumer::start`](crate::consumer::Consumer::start)
+    /// does: the subscription's, the retry policy's, and the rules between them.
     pub fn validate(&self) -> Result<()> {
         self.subscription.validate()?;
+        self.retry.validate()?;
+        if self.position_update_interval == 0 {
+            return Err(invalid(
+                "position_update_interval",
+                "must be at least 1 message",
+            ));
+        }
         if self.handler_timeout == Some(Duration::ZERO) {
             return Err(invalid("handler_timeout", "must be longer than zero"));
         }
         if self.shutdown_deadline.is_zero() {
             return Err(invalid("shutdown_deadline", "must be longer than zero"));
         }
-        if self.on_failure == FailurePolicy::Park && self.subscription.id().is_none() {
+        if self.on_failure == FailurePolicy::Park && self.subscription.consumer_id().is_none() {
             return Err(invalid(
                 "consumer_id",
                 "parking failed messages needs a consumer id to name the parked stream",
@@ -225,31 +282,80 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let retry = RetryPolicy::new()
-            .backoff(Duration::from_millis(10), Duration::from_millis(50))
-            .unwrap();
+        let retry =
+            RetryPolicy::new().with_backoff(Duration::from_millis(10), Duration::from_millis(50));
         let delays: Vec<_> = (1..=5).map(|a| retry.delay_after(a).as_millis()).collect();
         assert_eq!(delays, [10, 20, 40, 50, 50]);
         assert_eq!(retry.delay_after(1000), Duration::from_millis(50));
     }
 
     #[test]
-    fn invalid_options_are_refused() {
-        assert!(RetryPolicy::new().max_attempts(0).is_err());
-        assert!(ConsumerOptions::new().position_update_interval(0).is_err());
-        for zero in [
-            ConsumerOptions::new().handler_timeout(Duration::ZERO),
-            ConsumerOptions::new().shutdown_deadline(Duration::ZERO),
-        ] {
-            assert!(matches!(zero.validate(), Err(Error::InvalidOption { .. })));
+    fn invalid_options_are_refused_by_validate() {
+        let subscription = SubscribeOptions::new().with_consumer_id("c");
+        let base = ConsumerOptions::new().with_subscription(subscription.clone());
+        assert!(base.validate().is_ok());
+        let cases = [
+            (
+                "max_attempts",
+                base.clone()
+                    .with_retry(RetryPolicy::new().with_max_attempts(0)),
+            ),
+            (
+                "backoff",
+                base.clone().with_retry(
+                    RetryPolicy::new().with_backoff(Duration::from_secs(2), Duration::from_secs(1)),
+                ),
+            ),
+            (
+                "position_update_interval",
+                base.clone().with_position_update_interval(0),
+            ),
+            (
+                "handler_timeout",
+                base.clone().with_handler_timeout(Duration::ZERO),
+            ),
+            (
+                "shutdown_deadline",
+                base.clone().with_shutdown_deadline(Duration::ZERO),
+            ),
+            (
+                "consumer_id",
+                ConsumerOptions::new().with_failure_policy(FailurePolicy::Park),
+            ),
+            (
+                "batch_size",
+                base.clone()
+                    .with_subscription(subscription.clone().with_batch_size(0)),
+            ),
+            (
+                "batch_size",
+                base.clone().with_subscription(
+                    subscription
+                        .clone()
+                        .with_batch_size(crate::BatchSize::Unlimited),
+                ),
+            ),
+            (
+                "poll_interval",
+                base.clone()
+                    .with_subscription(subscription.clone().with_poll_interval(Duration::ZERO)),
+            ),
+            (
+                "consumer_id",
+                base.clone()
+                    .with_subscription(SubscribeOptions::new().with_consumer_id("")),
+            ),
+        ];
+        for (name, options) in cases {
+            match options.validate() {
+                Err(Error::InvalidOption { option, .. }) => assert_eq!(option, name),
+                other => panic!("{name}: {other:?}"),
+            }
         }
-        let park_without_id = ConsumerOptions::new().on_failure(FailurePolicy::Park);
+        let correlated = base.with_subscription(subscription.with_correlation("a-1"));
         assert!(matches!(
-            park_without_id.validate(),
-            Err(Error::InvalidOption {
-                option: "consumer_id",
-                ..
-            })
+            correlated.validate(),
+            Err(Error::InvalidCorrelation { .. })
         ));
     }
 }

@@ -188,8 +188,8 @@ async fn original(
 ) -> Result<Option<Message>> {
     let stream = StreamName::new(from.stream_name.clone())?;
     let options = StreamRead::new()
-        .from_position(from.position)
-        .batch_size(BatchSize::Limit(1));
+        .with_position(from.position)
+        .with_batch_size(BatchSize::Limit(1));
     let found = store.read_stream(&stream, options).await?;
     Ok(found.into_iter().find(|m| m.id == from.message_id))
 }

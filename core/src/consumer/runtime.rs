@@ -219,7 +219,7 @@ impl Runner {
         let consumer_id = self
             .options
             .subscription
-            .id()
+            .consumer_id()
             .expect("validated: Park needs a consumer id");
         let stream = self.category.parked_stream(consumer_id)?;
         let copy = parked::parked_copy(message, consumer_id, error, attempts);

@@ -123,13 +123,13 @@ async fn handle_command(
 
 fn options(consumer_id: &str) -> Result<ConsumerOptions> {
     Ok(ConsumerOptions::new()
-        .subscription(
+        .with_subscription(
             SubscribeOptions::new()
-                .consumer_id(consumer_id)?
-                .poll_interval(Duration::from_millis(100))?,
+                .with_consumer_id(consumer_id)
+                .with_poll_interval(Duration::from_millis(100)),
         )
-        .position_update_interval(10)?
-        .on_failure(FailurePolicy::Park))
+        .with_position_update_interval(10)
+        .with_failure_policy(FailurePolicy::Park))
 }
 
 /// One account in the projection: the balance, the last global position

@@ -35,9 +35,9 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let options = args.consumer_group_sizes.iter().fold(
         InstallOptions::new()
-            .extras(args.extras)
-            .role(!args.no_role),
-        |options, &size| options.consumer_group_index(size),
+            .with_extras(args.extras)
+            .with_role(!args.no_role),
+        |options, &size| options.with_consumer_group_index(size),
     );
     let pool = PgPoolOptions::new()
         .max_connections(1)

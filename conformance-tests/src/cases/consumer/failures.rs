@@ -101,7 +101,7 @@ pub async fn consumer_stops_on_a_failing_message_and_redelivers_it(store: Arc<dy
         .unwrap();
     let build = |fail: bool, seen: Arc<Mutex<Vec<u64>>>| {
         Consumer::new(category.clone())
-            .with_options(options("stopper").retry(quick_retry(2)))
+            .with_options(options("stopper").with_retry(quick_retry(2)))
             .on(move |value: Numbered, _m: Message| {
                 let seen = seen.clone();
                 async move {
@@ -167,9 +167,9 @@ pub async fn handler_timeout_is_a_failure_under_the_policy(store: Arc<dyn Messag
     let succeeded: Arc<Mutex<Vec<u64>>> = Arc::default();
     let attempts_of_1 = Arc::new(Mutex::new(0u32));
     let options = options("slow")
-        .retry(quick_retry(2))
-        .handler_timeout(Duration::from_millis(50))
-        .on_failure(FailurePolicy::Park);
+        .with_retry(quick_retry(2))
+        .with_handler_timeout(Duration::from_millis(50))
+        .with_failure_policy(FailurePolicy::Park);
     let consumer = {
         let (succeeded, attempts_of_1) = (succeeded.clone(), attempts_of_1.clone());
         Consumer::new(category.clone())
@@ -226,8 +226,8 @@ pub async fn handler_timeout_stops_a_stopping_consumer(store: Arc<dyn MessageSto
         .await
         .unwrap();
     let options = options("stuck")
-        .retry(quick_retry(1))
-        .handler_timeout(Duration::from_millis(20));
+        .with_retry(quick_retry(1))
+        .with_handler_timeout(Duration::from_millis(20));
     let handle = Consumer::new(category.clone())
         .with_options(options)
         .on_any(|_: Message| async {

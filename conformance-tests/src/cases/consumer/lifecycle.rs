@@ -22,7 +22,7 @@ pub async fn consumer_killed_before_recording_loses_nothing(store: Arc<dyn Messa
         .read_category(&category, message_store::CategoryRead::new())
         .await
         .unwrap();
-    let options = options("killed").position_update_interval(20).unwrap();
+    let options = options("killed").with_position_update_interval(20);
 
     let seen: Seen = Arc::default();
     let first = recording(&category, options.clone(), &seen)
@@ -107,7 +107,7 @@ pub async fn consumer_survives_backend_failures(store: Arc<dyn MessageStore>) {
     write_spread(store.as_ref(), &category, 3, 10).await;
     let failing = FailingStore::new(store.clone());
     let seen: Seen = Arc::default();
-    let options = options("survivor").position_update_interval(5).unwrap();
+    let options = options("survivor").with_position_update_interval(5);
     let handle = recording(&category, options, &seen)
         .start(failing.clone())
         .await
@@ -153,7 +153,7 @@ pub async fn lost_reply_to_a_position_write_is_not_a_second_consumer(store: Arc<
     let failing = FailingStore::new(store.clone());
     failing.lose_next_write_replies(2);
     let seen: Seen = Arc::default();
-    let options = options("lossy").position_update_interval(2).unwrap();
+    let options = options("lossy").with_position_update_interval(2);
     let handle = recording(&category, options, &seen)
         .start(failing.clone())
         .await
@@ -199,7 +199,7 @@ pub async fn second_consumer_with_the_same_id_is_stopped(store: Arc<dyn MessageS
         .write(&stream(&category, "1"), batch(0, 4), ExpectedVersion::Any)
         .await
         .unwrap();
-    let options = options("twin").position_update_interval(1).unwrap();
+    let options = options("twin").with_position_update_interval(1);
     let both_started = Arc::new(tokio::sync::Notify::new());
     let build = || {
         let both_started = both_started.clone();
@@ -248,7 +248,7 @@ pub async fn shutdown_drops_a_stuck_handler_at_its_deadline(store: Arc<dyn Messa
     let stuck = {
         let handled = handled.clone();
         Consumer::new(category.clone())
-            .with_options(options("stuck").shutdown_deadline(Duration::from_millis(300)))
+            .with_options(options("stuck").with_shutdown_deadline(Duration::from_millis(300)))
             .on_any(move |message: Message| {
                 let handled = handled.clone();
                 async move {
@@ -309,7 +309,7 @@ pub async fn shutdown_gives_up_on_a_position_write_that_never_returns(
         .unwrap();
     let failing = FailingStore::new(store.clone());
     let seen = Seen::default();
-    let options = options("paused").shutdown_deadline(Duration::from_millis(300));
+    let options = options("paused").with_shutdown_deadline(Duration::from_millis(300));
     let handle = recording(&category, options.clone(), &seen)
         .start(failing.clone())
         .await

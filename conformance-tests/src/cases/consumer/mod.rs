@@ -30,25 +30,21 @@ type Seen = Arc<Mutex<Vec<Message>>>;
 
 fn subscription(consumer_id: &str) -> SubscribeOptions {
     SubscribeOptions::new()
-        .consumer_id(consumer_id)
-        .unwrap()
-        .poll_interval(Duration::from_millis(10))
-        .unwrap()
+        .with_consumer_id(consumer_id)
+        .with_poll_interval(Duration::from_millis(10))
 }
 
 fn quick_retry(attempts: u32) -> RetryPolicy {
     RetryPolicy::new()
-        .max_attempts(attempts)
-        .unwrap()
-        .backoff(Duration::from_millis(1), Duration::from_millis(5))
-        .unwrap()
+        .with_max_attempts(attempts)
+        .with_backoff(Duration::from_millis(1), Duration::from_millis(5))
 }
 
 fn options(consumer_id: &str) -> ConsumerOptions {
     ConsumerOptions::new()
-        .subscription(subscription(consumer_id))
-        .retry(quick_retry(3))
-        .backend_backoff(Duration::from_millis(50))
+        .with_subscription(subscription(consumer_id))
+        .with_retry(quick_retry(3))
+        .with_backend_backoff(Duration::from_millis(50))
 }
 
 /// A consumer that records every message it handles.

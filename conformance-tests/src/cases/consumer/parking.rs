@@ -29,8 +29,8 @@ pub async fn poison_message_is_parked_and_can_be_replayed(store: Arc<dyn Message
         Consumer::new(category.clone())
             .with_options(
                 options("parker")
-                    .on_failure(FailurePolicy::Park)
-                    .retry(quick_retry(2)),
+                    .with_failure_policy(FailurePolicy::Park)
+                    .with_retry(quick_retry(2)),
             )
             .on(move |value: Numbered, _message: Message| {
                 let (healthy, seen) = (healthy.clone(), seen.clone());
@@ -125,8 +125,8 @@ pub async fn replay_is_applied_once_by_an_idempotent_handler(store: Arc<dyn Mess
         Consumer::new(category.clone())
             .with_options(
                 options("ledger")
-                    .on_failure(FailurePolicy::Park)
-                    .retry(quick_retry(1)),
+                    .with_failure_policy(FailurePolicy::Park)
+                    .with_retry(quick_retry(1)),
             )
             .on(move |deposit: Deposited, message: Message| {
                 let (broken, balance, replays_seen) =

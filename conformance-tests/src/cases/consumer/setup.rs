@@ -2,8 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use message_store::consumer::{Consumer, ConsumerHandle, ConsumerOptions, FailurePolicy};
+use message_store::consumer::{
+    Consumer, ConsumerHandle, ConsumerOptions, FailurePolicy, RetryPolicy,
+};
 use message_store::{
     ConsumerGroup, ErrorKind, ExpectedVersion, MessageStore, StartPosition, SubscribeOptions,
 };
@@ -22,8 +25,8 @@ pub async fn consumer_group_members_split_the_category(store: Arc<dyn MessageSto
     let mut handles: Vec<ConsumerHandle> = Vec::new();
     for member in 0..size {
         let subscription = subscription(&format!("member{member}"))
-            .consumer_group(ConsumerGroup::new(member, size).unwrap());
-        let options = options("unused").subscription(subscription);
+            .with_consumer_group(ConsumerGroup::new(member, size).unwrap());
+        let options = options("unused").with_subscription(subscription);
         let consumer = recording(&category, options, &seen[usize::try_from(member).unwrap()]);
         handles.push(consumer.start(store.clone()).await.unwrap());
     }
@@ -60,15 +63,16 @@ pub async fn consumer_group_members_split_the_category(store: Arc<dyn MessageSto
 /// Invalid options are typed errors when the consumer starts.
 pub async fn invalid_consumer_options_are_refused(store: Arc<dyn MessageStore>) {
     let category = unique_category("account");
-    let park_without_id = ConsumerOptions::new().on_failure(FailurePolicy::Park);
+    let park_without_id = ConsumerOptions::new().with_failure_policy(FailurePolicy::Park);
     let err = Consumer::new(category.clone())
         .with_options(park_without_id)
         .start(store.clone())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidOption);
-    let group_without_id = ConsumerOptions::new()
-        .subscription(SubscribeOptions::new().consumer_group(ConsumerGroup::new(0, 2).unwrap()));
+    let group_without_id = ConsumerOptions::new().with_subscription(
+        SubscribeOptions::new().with_consumer_group(ConsumerGroup::new(0, 2).unwrap()),
+    );
     let err = Consumer::new(category.clone())
         .with_options(group_without_id)
         .start(store.clone())
@@ -76,20 +80,24 @@ pub async fn invalid_consumer_options_are_refused(store: Arc<dyn MessageStore>) 
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidOption);
     assert_eq!(
-        SubscribeOptions::new().batch_size(0).unwrap_err().kind(),
-        ErrorKind::InvalidOption
-    );
-    assert_eq!(
         ConsumerGroup::new(2, 2).unwrap_err().kind(),
         ErrorKind::InvalidConsumerGroup
     );
-    assert_eq!(
-        ConsumerOptions::new()
-            .position_update_interval(0)
-            .unwrap_err()
-            .kind(),
-        ErrorKind::InvalidOption
-    );
+    let with_id =
+        || ConsumerOptions::new().with_subscription(SubscribeOptions::new().with_consumer_id("c"));
+    for invalid in [
+        with_id().with_position_update_interval(0),
+        with_id().with_retry(RetryPolicy::new().with_max_attempts(0)),
+        with_id().with_subscription(SubscribeOptions::new().with_batch_size(0)),
+        with_id().with_shutdown_deadline(Duration::ZERO),
+    ] {
+        let err = Consumer::new(category.clone())
+            .with_options(invalid.clone())
+            .start(store.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidOption, "{invalid:?}");
+    }
 }
 
 /// Health reports progress, and lag shrinks to zero once caught up.
@@ -100,8 +108,8 @@ pub async fn consumer_health_reports_progress_and_lag(store: Arc<dyn MessageStor
         .await
         .unwrap();
     let seen: Seen = Arc::default();
-    let options =
-        options("healthy").subscription(subscription("healthy").start(StartPosition::Beginning));
+    let options = options("healthy")
+        .with_subscription(subscription("healthy").with_start(StartPosition::Beginning));
     let handle = recording(&category, options, &seen)
         .start(store.clone())
         .await

@@ -50,8 +50,8 @@ pub async fn run(runs: usize, scale: u64) -> Vec<Figure> {
         let mut count = 0u64;
         loop {
             let options = CategoryRead::new()
-                .from_position(position)
-                .batch_size(BatchSize::Limit(1000));
+                .with_position(position)
+                .with_batch_size(BatchSize::Limit(1000));
             let page = store.read_category(&category, options).await.unwrap();
             let Some(last) = page.last() else { break };
             position = last.global_position + 1;

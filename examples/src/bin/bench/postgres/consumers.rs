@@ -64,13 +64,11 @@ async fn subscription_latency(store: PostgresStore, poll_ms: u64) -> Vec<f64> {
         let (sent, latencies) = (sent.clone(), latencies.clone());
         Consumer::new(category.clone())
             .with_options(
-                ConsumerOptions::new().subscription(
+                ConsumerOptions::new().with_subscription(
                     SubscribeOptions::new()
-                        .consumer_id("latency")
-                        .unwrap()
-                        .start(StartPosition::Beginning)
-                        .poll_interval(Duration::from_millis(poll_ms))
-                        .unwrap(),
+                        .with_consumer_id("latency")
+                        .with_start(StartPosition::Beginning)
+                        .with_poll_interval(Duration::from_millis(poll_ms)),
                 ),
             )
             .on_any(move |message: Message| {
@@ -114,11 +112,10 @@ async fn consumer_catch_up(store: PostgresStore) -> f64 {
         let handled = handled.clone();
         Consumer::new(Category::new("benchConsumer").unwrap())
             .with_options(
-                ConsumerOptions::new().subscription(
+                ConsumerOptions::new().with_subscription(
                     SubscribeOptions::new()
-                        .consumer_id(format!("catchup{}", Uuid::new_v4().simple()))
-                        .unwrap()
-                        .start(StartPosition::Beginning),
+                        .with_consumer_id(format!("catchup{}", Uuid::new_v4().simple()))
+                        .with_start(StartPosition::Beginning),
                 ),
             )
             .on_any(move |_m: Message| {

@@ -38,7 +38,9 @@ impl Databases {
             .connect_with(admin.clone().database(&ours))
             .await
             .unwrap();
-        let options = InstallOptions::new().extras(true).consumer_group_index(4);
+        let options = InstallOptions::new()
+            .with_extras(true)
+            .with_consumer_group_index(4);
         PostgresStore::install(&pool, &options)
             .await
             .expect("install ours");

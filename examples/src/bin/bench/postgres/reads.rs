@@ -31,7 +31,7 @@ pub(super) async fn run(
     for _ in 0..runs {
         // Through the paged stream, which asks for the next page while this one is decoded.
         let start = Instant::now();
-        let options = CategoryRead::new().batch_size(BatchSize::Limit(1000));
+        let options = CategoryRead::new().with_batch_size(BatchSize::Limit(1000));
         let count = ours
             .category_messages(&category, options)
             .try_fold(0u64, |count, _message| async move { Ok(count + 1) })
@@ -144,7 +144,7 @@ pub(super) async fn run(
             let page = store
                 .read_category(
                     &category_of("benchCat"),
-                    CategoryRead::new().from_position(head + 1),
+                    CategoryRead::new().with_position(head + 1),
                 )
                 .await
                 .unwrap();
@@ -179,7 +179,7 @@ pub(super) async fn run(
             let page = store
                 .read_category(
                     &category_of("benchCat"),
-                    options.clone().from_position(from),
+                    options.clone().with_position(from),
                 )
                 .await
                 .unwrap();
@@ -188,8 +188,8 @@ pub(super) async fn run(
         }
         median(&times)
     };
-    let group = CategoryRead::new().consumer_group(ConsumerGroup::new(1, 4).unwrap());
-    let correlated = CategoryRead::new().correlation("corrA").unwrap();
+    let group = CategoryRead::new().with_consumer_group(ConsumerGroup::new(1, 4).unwrap());
+    let correlated = CategoryRead::new().with_correlation("corrA");
     let genuine_url = databases.url(&databases.genuine);
     for (name, options, filter_sql, target) in [
         (
