@@ -153,7 +153,7 @@ impl MessageStore for MemoryStore {
         Ok(self.read_state(|state| state.read_category(category, &options)))
     }
 
-    async fn last_message(
+    async fn read_last_message(
         &self,
         stream: &StreamName,
         message_type: Option<&str>,

@@ -333,7 +333,7 @@ impl MessageStore for PostgresStore {
         Ok(rows::decode_all(&rows)?)
     }
 
-    async fn last_message(
+    async fn read_last_message(
         &self,
         stream: &StreamName,
         message_type: Option<&str>,

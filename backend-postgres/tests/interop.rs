@@ -4,7 +4,9 @@
 
 mod support;
 
-use message_store::{Category, CategoryRead, ExpectedVersion, MessageStore, Metadata, NewMessage};
+use message_store::{
+    Category, CategoryRead, ExpectedVersion, MessageStore, MessageStoreExt, Metadata, NewMessage,
+};
 use message_store_postgres::sqlx::{self, Row};
 use serde_json::json;
 use support::Variant;
@@ -110,7 +112,7 @@ async fn store_reads_what_plain_sql_wrote() {
         .unwrap();
         assert_eq!(position, 0);
         let read = store
-            .last_message(&stream, Some("Deposited"))
+            .last_message_of_type(&stream, "Deposited")
             .await
             .unwrap()
             .expect("the message");

@@ -6,8 +6,8 @@ mod support;
 use std::time::Duration;
 
 use message_store::{
-    BatchSize, Category, CategoryRead, ExpectedVersion, MessageStore, NewMessage, StreamRead,
-    SubscribeOptions,
+    BatchSize, Category, CategoryRead, ExpectedVersion, MessageStore, MessageStoreExt, NewMessage,
+    StreamRead, SubscribeOptions,
 };
 use message_store_conformance::support::wait_until;
 use message_store_postgres::sqlx::postgres::PgPoolOptions;
@@ -146,7 +146,7 @@ async fn a_cancelled_call_leaves_the_connection_usable() {
         holder.execute("COMMIT").await.unwrap();
 
         // The cancelled statement still ran on the server once the lock was free.
-        let last = store.last_message(&stream, None).await.unwrap().unwrap();
+        let last = store.last_message(&stream).await.unwrap().unwrap();
         assert_eq!(last.message_type, "Later", "{variant:?}");
         assert_eq!(store.stream_version(&stream).await.unwrap(), Some(0));
         let all = store
@@ -208,7 +208,7 @@ async fn cancelled_calls_never_leak_replies_into_later_calls() {
                                 .map(|_| Some(id))
                         }
                         2 => {
-                            let last = store.last_message(&stream, None).await?;
+                            let last = store.last_message(&stream).await?;
                             if let Some(last) = last {
                                 assert_eq!(last.stream_name, stream, "a reply for another call");
                                 assert_eq!(last.data["task"], task);

@@ -12,7 +12,8 @@ use message_store::consumer::{
     parked_messages, Consumer, ConsumerOptions, FailurePolicy, HandlerResult, RetryPolicy,
 };
 use message_store::{
-    Category, CategoryRead, Error, Message, MessageStore, StreamRead, SubscribeOptions,
+    Category, CategoryRead, Error, Message, MessageStore, MessageStoreExt, StreamRead,
+    SubscribeOptions,
 };
 use message_store_conformance::support::wait_until;
 use message_store_postgres::sqlx;
@@ -137,10 +138,10 @@ async fn rows_a_value_cannot_hold_never_fail_a_read() {
         ));
         // Readable data beside unreadable metadata is still read.
         assert_eq!(by_stream[3].data["n"], 3);
-        let last = store.last_message(&stream, None).await.unwrap().unwrap();
+        let last = store.last_message(&stream).await.unwrap().unwrap();
         assert_eq!(last.position, 5);
         let deep_one = store
-            .last_message(&stream, Some("DeepData"))
+            .last_message_of_type(&stream, "DeepData")
             .await
             .unwrap()
             .unwrap();

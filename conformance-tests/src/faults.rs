@@ -191,13 +191,13 @@ impl MessageStore for FailingStore {
         self.inner.read_category(category, options).await
     }
 
-    async fn last_message(
+    async fn read_last_message(
         &self,
         stream: &StreamName,
         message_type: Option<&str>,
     ) -> Result<Option<Message>> {
         self.check(Operation::LastMessage).await?;
-        self.inner.last_message(stream, message_type).await
+        self.inner.read_last_message(stream, message_type).await
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>> {

@@ -95,6 +95,7 @@ macro_rules! __suite {
             last_message_of_a_category_name_reads_that_literal_stream,
             stream_version_is_the_last_position,
             category_head_is_the_last_global_position,
+            conveniences_take_string_names_with_the_same_errors,
             // filters
             consumer_group_assigns_streams_as_message_db_does,
             consumer_group_members_partition_the_category,

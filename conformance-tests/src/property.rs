@@ -340,7 +340,7 @@ impl Case<'_> {
             } => {
                 let actual = self
                     .store
-                    .last_message(&self.stream(*stream), *message_type)
+                    .read_last_message(&self.stream(*stream), *message_type)
                     .await;
                 let actual = actual
                     .map(|m| m.map(|m| self.project(&m)))

@@ -30,9 +30,9 @@ pub use crate::consumer::{
     Consumer, ConsumerHandle, ConsumerOptions, FailurePolicy, HandlerResult,
 };
 pub use crate::{
-    BatchSize, Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore,
-    MessageStoreExt, Metadata, NewMessage, Result, StartPosition, StreamName, StreamRead,
-    SubscribeOptions, Subscription, TypedMessage,
+    BatchSize, Category, CategoryRead, Error, ExpectedVersion, IntoCategory, IntoStreamName,
+    Message, MessageStore, MessageStoreExt, Metadata, NewMessage, Result, StartPosition,
+    StreamName, StreamRead, SubscribeOptions, Subscription, TypedMessage,
 };
 pub use futures::{StreamExt, TryStreamExt};
 pub use serde_json::json;

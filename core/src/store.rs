@@ -16,8 +16,9 @@ use crate::version::ExpectedVersion;
 
 /// A Message DB-compatible message store.
 ///
-/// The required surface is small; conveniences (writing one message, typed
-/// messages, reading a whole stream) live once in
+/// The required surface is small and takes validated names; conveniences
+/// that take names as strings too (writing one message or a batch, typed
+/// messages, reading a whole stream, the last message) live once in
 /// [`MessageStoreExt`](crate::MessageStoreExt), which every store gets.
 /// The trait is object-safe: `Arc<dyn MessageStore>` and `Box<dyn MessageStore>`
 /// are stores too.
@@ -53,7 +54,10 @@ pub trait MessageStore: Debug + Display + Send + Sync + 'static {
     /// The message with the highest position in the stream, optionally only
     /// among messages of `message_type`. Works on any stream name, including a
     /// category-shaped one, as Message DB's `get_last_stream_message` does.
-    async fn last_message(
+    /// Application code usually calls
+    /// [`MessageStoreExt::last_message`](crate::MessageStoreExt::last_message)
+    /// or [`last_message_of_type`](crate::MessageStoreExt::last_message_of_type).
+    async fn read_last_message(
         &self,
         stream: &StreamName,
         message_type: Option<&str>,
@@ -182,12 +186,12 @@ macro_rules! forward_store {
                 (**self).read_category(category, options).await
             }
 
-            async fn last_message(
+            async fn read_last_message(
                 &self,
                 stream: &StreamName,
                 message_type: Option<&str>,
             ) -> Result<Option<Message>> {
-                (**self).last_message(stream, message_type).await
+                (**self).read_last_message(stream, message_type).await
             }
 
             async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>> {

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::consumer_group::ConsumerGroup;
 use crate::error::{printable, Error, NameProblem, Result};
+use crate::ext::MessageStoreExt;
 use crate::message::{Message, NewMessage};
 use crate::read::{BatchSize, CategoryRead};
 use crate::store::{MessageStore, Subscription};
@@ -228,7 +229,7 @@ pub async fn read_committed_position(
     store: &(impl MessageStore + ?Sized),
     position_stream: &StreamName,
 ) -> Result<CommittedPosition> {
-    let Some(last) = store.last_message(position_stream, None).await? else {
+    let Some(last) = store.last_message(position_stream).await? else {
         return Ok(CommittedPosition::default());
     };
     let version = Some(last.position);
@@ -238,13 +239,13 @@ pub async fn read_committed_position(
         Some(last)
     } else {
         match store
-            .last_message(position_stream, Some(POSITION_RECORDED))
+            .last_message_of_type(position_stream, POSITION_RECORDED)
             .await?
         {
             Some(recorded) => Some(recorded),
             None => {
                 store
-                    .last_message(position_stream, Some(POSITION_UPDATED_LEGACY))
+                    .last_message_of_type(position_stream, POSITION_UPDATED_LEGACY)
                     .await?
             }
         }
@@ -404,7 +405,7 @@ impl<S: MessageStore> Subscription for StoreSubscription<S> {
                 // If an earlier attempt of this very record landed although its
                 // reply was lost, the stream ends with it; anything else means
                 // another consumer writes here.
-                let last = self.store.last_message(&self.position_stream, None).await?;
+                let last = self.store.last_message(&self.position_stream).await?;
                 self.pending_record = None;
                 match last {
                     Some(last) if last.id == id => {

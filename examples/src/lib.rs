@@ -204,7 +204,7 @@ pub async fn quickstart<S: MessageStore + Clone>(store: &S, category: &Category)
     }
     let position_stream = category.position_stream(Some("quickstart"))?;
     let record = store
-        .last_message(&position_stream, None)
+        .last_message(&position_stream)
         .await?
         .expect("a committed position");
     println!("  position recorded in {position_stream}: {}", record.data);

@@ -4,6 +4,7 @@
 
 mod concurrency;
 mod consumer;
+mod ext;
 mod filters;
 mod lag;
 mod limits;
@@ -13,6 +14,7 @@ mod write;
 
 pub use concurrency::*;
 pub use consumer::*;
+pub use ext::*;
 pub use filters::*;
 pub use lag::*;
 pub use limits::*;

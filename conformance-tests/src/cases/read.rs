@@ -384,7 +384,7 @@ pub async fn last_message_is_the_highest_position(store: &dyn MessageStore) {
         .write(&stream, batch(0, 4), ExpectedVersion::Any)
         .await
         .unwrap();
-    let last = store.last_message(&stream, None).await.unwrap().unwrap();
+    let last = store.last_message(&stream).await.unwrap().unwrap();
     assert_eq!((last.position, numbers(&[last])[0]), (3, 3));
 }
 
@@ -402,13 +402,13 @@ pub async fn last_message_of_a_type(store: &dyn MessageStore) {
         .await
         .unwrap();
     let deposited = store
-        .last_message(&stream, Some("Deposited"))
+        .last_message_of_type(&stream, "Deposited")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(deposited.position, 2);
     assert!(store
-        .last_message(&stream, Some("Closed"))
+        .last_message_of_type(&stream, "Closed")
         .await
         .unwrap()
         .is_none());
@@ -417,7 +417,7 @@ pub async fn last_message_of_a_type(store: &dyn MessageStore) {
 /// No message: no last message, no version.
 pub async fn absent_stream_has_no_last_message_and_no_version(store: &dyn MessageStore) {
     let stream = unique_stream("account");
-    assert!(store.last_message(&stream, None).await.unwrap().is_none());
+    assert!(store.last_message(&stream).await.unwrap().is_none());
     assert_eq!(store.stream_version(&stream).await.unwrap(), None);
 }
 
@@ -429,13 +429,13 @@ pub async fn last_message_of_a_category_name_reads_that_literal_stream(store: &d
         .await
         .unwrap();
     let literal = StreamName::new(category.as_str()).unwrap();
-    assert!(store.last_message(&literal, None).await.unwrap().is_none());
+    assert!(store.last_message(&literal).await.unwrap().is_none());
     assert_eq!(store.stream_version(&literal).await.unwrap(), None);
     store
         .write(&literal, batch(7, 1), ExpectedVersion::Any)
         .await
         .unwrap();
-    let last = store.last_message(&literal, None).await.unwrap().unwrap();
+    let last = store.last_message(&literal).await.unwrap().unwrap();
     assert_eq!(numbers(&[last]), vec![7]);
 }
 

@@ -109,7 +109,7 @@ pub async fn committed_position_is_an_eventide_position_record(store: &dyn Messa
         format!("{}:position-worker", category.as_str())
     );
     let record = store
-        .last_message(&position_stream, None)
+        .last_message(&position_stream)
         .await
         .unwrap()
         .expect("a position record");

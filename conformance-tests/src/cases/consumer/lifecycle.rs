@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use message_store::consumer::{Consumer, HandlerResult};
-use message_store::{Error, ErrorKind, ExpectedVersion, Message, MessageStore};
+use message_store::{Error, ErrorKind, ExpectedVersion, Message, MessageStore, MessageStoreExt};
 use serde_json::json;
 
 use crate::faults::{FailingStore, Operation};
@@ -41,7 +41,7 @@ pub async fn consumer_killed_before_recording_loses_nothing(store: Arc<dyn Messa
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let position_stream = category.position_stream(Some("killed")).unwrap();
     let recorded_at_crash = store
-        .last_message(&position_stream, None)
+        .last_message(&position_stream)
         .await
         .unwrap()
         .expect("a recorded position")
@@ -182,11 +182,7 @@ pub async fn shutdown_records_the_position(store: Arc<dyn MessageStore>) {
     let last = seen.lock().unwrap()[6].global_position;
     assert_eq!(health.committed, Some(last));
     let position_stream = category.position_stream(Some("closer")).unwrap();
-    let record = store
-        .last_message(&position_stream, None)
-        .await
-        .unwrap()
-        .unwrap();
+    let record = store.last_message(&position_stream).await.unwrap().unwrap();
     assert_eq!(record.data, json!({ "position": last }));
     assert!(!health.running);
 }
