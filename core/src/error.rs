@@ -223,6 +223,20 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
+    /// A consumer stopped (its failure policy, a shutdown, a lost position
+    /// stream) before it handled what [`ConsumerHandle::caught_up`](crate::consumer::ConsumerHandle::caught_up)
+    /// waited for; [`ConsumerHandle::join`](crate::consumer::ConsumerHandle::join)
+    /// gives why.
+    #[error("consumer of `{category}` stopped before handling the message at global position {waiting_for}{}", .last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
+    ConsumerStopped {
+        /// The consumer's category.
+        category: String,
+        /// The global position of the first message it had not handled.
+        waiting_for: u64,
+        /// The last error it reported, if any.
+        last_error: Option<String>,
+    },
+
     /// A consumer did not stop within its
     /// [`shutdown_deadline`](crate::consumer::ConsumerOptions::shutdown_deadline):
     /// a handler or the position write was still running and was dropped.
@@ -369,6 +383,7 @@ impl Error {
             Error::PositionStreamInUse { .. } => ErrorKind::PositionStreamInUse,
             Error::CommitAhead { .. } => ErrorKind::CommitAhead,
             Error::HandlerFailed { .. } => ErrorKind::HandlerFailed,
+            Error::ConsumerStopped { .. } => ErrorKind::ConsumerStopped,
             Error::ShutdownDeadline { .. } => ErrorKind::ShutdownDeadline,
             Error::Transient { .. } => ErrorKind::Transient,
             Error::OutcomeUnknown { .. } => ErrorKind::OutcomeUnknown,
@@ -405,6 +420,7 @@ pub enum ErrorKind {
     PositionStreamInUse,
     CommitAhead,
     HandlerFailed,
+    ConsumerStopped,
     ShutdownDeadline,
     Transient,
     OutcomeUnknown,

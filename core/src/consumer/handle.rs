@@ -4,10 +4,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::read::BatchSize;
 use crate::store::MessageStore;
 use crate::stream_name::Category;
 use crate::subscription::SubscribeOptions;
@@ -45,6 +47,8 @@ pub struct ConsumerHandle {
     pub(crate) token: CancellationToken,
     pub(crate) task: JoinHandle<Result<ConsumerHealth>>,
     pub(crate) health: Arc<Mutex<ConsumerHealth>>,
+    /// Changes whenever the health does; closed when the consumer stopped.
+    pub(crate) progress: watch::Receiver<u64>,
     pub(crate) store: Arc<dyn MessageStore>,
     pub(crate) category: Category,
     /// The consumer's reads (its filters), for counting its lag.
@@ -94,6 +98,75 @@ impl ConsumerHandle {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Resolves once the consumer has handled (or parked) every message
+    /// there is for it at the time of the call: every message of the
+    /// category up to its head then that its filters (consumer group,
+    /// correlation) give it. Messages written later do not delay it. Fails
+    /// with [`Error::ConsumerStopped`] if the consumer stops first.
+    ///
+    /// It checks with one read of at most one message, from just past the
+    /// last handled message, each time the consumer makes progress.
+    ///
+    /// ```
+    /// use message_store::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> message_store::Result<()> {
+    /// let store = message_store_memory::MemoryStore::new();
+    /// for i in 0..3 {
+    ///     store.write_one(format!("account-{i}"), NewMessage::new("Opened", json!({})), ExpectedVersion::Any).await?;
+    /// }
+    /// let consumer = Consumer::new(Category::new("account")?)
+    ///     .on_any(|_message: Message| async { HandlerResult::Ok(()) });
+    /// let handle = consumer.start(store).await?;
+    /// handle.caught_up().await?;
+    /// assert_eq!(handle.health().handled, 3);
+    /// handle.shutdown().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn caught_up(&self) -> Result<()> {
+        let Some(head) = self.store.category_head(&self.category).await? else {
+            return Ok(());
+        };
+        let mut progress = self.progress.clone();
+        loop {
+            progress.borrow_and_update();
+            let health = self.health();
+            let from = health
+                .last_handled
+                .map_or(health.position, |last| health.position.max(last + 1));
+            if from > head {
+                return Ok(());
+            }
+            let read = self
+                .read
+                .category_read(from)
+                .with_batch_size(BatchSize::Limit(1));
+            let next = self.store.read_category(&self.category, read).await?;
+            if next
+                .first()
+                .is_none_or(|message| message.global_position > head)
+            {
+                return Ok(());
+            }
+            if progress.changed().await.is_err() || !self.health().running {
+                // Stopped: one last look at what it got to.
+                let health = self.health();
+                let done = health
+                    .last_handled
+                    .is_some_and(|last| last >= next[0].global_position);
+                if done {
+                    continue;
+                }
+                return Err(Error::ConsumerStopped {
+                    category: self.category.as_str().to_owned(),
+                    waiting_for: next[0].global_position,
+                    last_error: health.last_error,
+                });
+            }
+        }
     }
 
     /// How many messages the consumer would still handle: those written

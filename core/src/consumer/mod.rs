@@ -25,7 +25,9 @@
 //!   it drops what still runs and returns
 //!   [`Error::ShutdownDeadline`](crate::Error::ShutdownDeadline), saying what
 //!   was not recorded; [`ConsumerHandle::health`] and [`ConsumerHandle::lag`]
-//!   report progress.
+//!   report progress, and [`ConsumerHandle::caught_up`] resolves once
+//!   everything there is has been handled ([`Consumer::run_until_caught_up`]
+//!   handles what is there and stops: batch jobs and tests).
 //!
 //! ## Idempotent handlers
 //!
@@ -116,7 +118,7 @@ pub use handlers::{HandlerError, HandlerPanicked, HandlerResult, HandlerTimedOut
 pub use options::{ConsumerOptions, FailurePolicy, RetryPolicy, DEFAULT_SHUTDOWN_DEADLINE};
 pub use parked::{is_replay, parked_messages, ParkedFrom, ParkedMessage, PARKED_FROM, REPLAYED};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::message::{Message, TypedMessage};
 use crate::store::MessageStore;
 use crate::stream_name::Category;
@@ -200,6 +202,7 @@ impl Consumer {
         }));
         let token = CancellationToken::new();
         let read = self.options.subscription.clone();
+        let (progress, watching) = tokio::sync::watch::channel(0);
         let task = runtime::spawn(runtime::Runner {
             store: store.clone(),
             category: self.category.clone(),
@@ -208,15 +211,33 @@ impl Consumer {
             subscription,
             token: token.clone(),
             health: health.clone(),
+            progress,
         });
         Ok(ConsumerHandle {
             token,
             task,
             health,
+            progress: watching,
             store,
             category: self.category,
             read,
         })
+    }
+
+    /// Starts the consumer, lets it handle everything there is for it now
+    /// (see [`ConsumerHandle::caught_up`]), shuts it down (recording the
+    /// position) and returns its final health: a batch job, or a test's
+    /// "process what was written".
+    pub async fn run_until_caught_up<S: MessageStore>(self, store: S) -> Result<ConsumerHealth> {
+        let handle = self.start(store).await?;
+        match handle.caught_up().await {
+            Ok(()) => handle.shutdown().await,
+            Err(Error::ConsumerStopped { .. }) => handle.join().await,
+            Err(other) => {
+                handle.shutdown().await.ok();
+                Err(other)
+            }
+        }
     }
 
     /// Runs the handlers again on every parked message not yet replayed

@@ -26,6 +26,8 @@ pub(crate) struct Runner {
     pub(crate) subscription: Box<dyn Subscription>,
     pub(crate) token: CancellationToken,
     pub(crate) health: Arc<Mutex<ConsumerHealth>>,
+    /// Bumped on every change of the health, for [`ConsumerHandle::caught_up`](crate::consumer::ConsumerHandle::caught_up).
+    pub(crate) progress: tokio::sync::watch::Sender<u64>,
 }
 
 /// Sleeps unless cancelled first; false when cancelled.
@@ -39,6 +41,8 @@ pub(crate) async fn pause(token: &CancellationToken, duration: Duration) -> bool
 impl Runner {
     fn update(&self, f: impl FnOnce(&mut ConsumerHealth)) {
         f(&mut self.health.lock().unwrap_or_else(PoisonError::into_inner));
+        self.progress
+            .send_modify(|changes| *changes = changes.wrapping_add(1));
     }
 
     fn backend_delay(&self, failures: u32) -> Duration {

@@ -261,16 +261,10 @@ async fn run(
                 if deposit { "Deposit" } else { "Withdraw" }
             );
         }
-        // Wait until both consumers have caught up with everything written.
-        for _ in 0..200 {
-            if commands_running.lag().await? == 0
-                && events_running.lag().await? == 0
-                && events_running.health().handled >= 3
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        // Wait until both consumers have handled everything written: the
+        // commands first, then the events their handler wrote.
+        commands_running.caught_up().await?;
+        events_running.caught_up().await?;
     }
 
     let commands_health = commands_running.shutdown().await?;

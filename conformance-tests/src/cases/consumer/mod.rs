@@ -6,16 +6,19 @@
 //! - `lifecycle`: kills, backend faults, shutdown and its deadline, a second
 //!   instance;
 //! - `parking`: parked messages, their replay and idempotent handlers;
+//! - `progress`: knowing when a consumer has caught up;
 //! - `setup`: options, consumer groups, health.
 
 mod failures;
 mod lifecycle;
 mod parking;
+mod progress;
 mod setup;
 
 pub use failures::*;
 pub use lifecycle::*;
 pub use parking::*;
+pub use progress::*;
 pub use setup::*;
 
 use std::sync::{Arc, Mutex};
