@@ -13,7 +13,7 @@
 //!   optional [`handler_timeout`](ConsumerOptions::handler_timeout), or a
 //!   message whose data or metadata cannot be read) is retried with
 //!   exponential back-off; after the last attempt the consumer stops with
-//!   [`Error::HandlerFailed`](crate::Error::HandlerFailed) or parks the message
+//!   [`Error::HandlerFailed`] or parks the message
 //!   in `{category}:parked-{id}` and goes on ([`FailurePolicy`]). Parked
 //!   messages can be listed ([`parked_messages`]) and replayed
 //!   ([`Consumer::replay_parked`]).
@@ -23,7 +23,7 @@
 //!   the position, within the
 //!   [`shutdown_deadline`](ConsumerOptions::shutdown_deadline); past it,
 //!   it drops what still runs and returns
-//!   [`Error::ShutdownDeadline`](crate::Error::ShutdownDeadline), saying what
+//!   [`Error::ShutdownDeadline`], saying what
 //!   was not recorded; [`ConsumerHandle::health`] and [`ConsumerHandle::lag`]
 //!   report progress, and [`ConsumerHandle::caught_up`] resolves once
 //!   everything there is has been handled ([`Consumer::run_until_caught_up`]
