@@ -44,6 +44,8 @@ pub struct MemoryStore {
 }
 
 struct Inner {
+    /// Tells this store's data from another's in its `Display` (clones share it).
+    instance: u64,
     state: RwLock<State>,
     /// Carries the last global position written, to wake subscriptions.
     written: watch::Sender<u64>,
@@ -52,9 +54,11 @@ struct Inner {
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
+        static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let (written, _) = watch::channel(0);
         MemoryStore {
             inner: Arc::new(Inner {
+                instance: INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 state: RwLock::new(State::default()),
                 written,
             }),
@@ -97,7 +101,7 @@ impl fmt::Debug for MemoryStore {
 
 impl fmt::Display for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("in-memory message store")
+        write!(f, "in-memory message store #{}", self.inner.instance)
     }
 }
 

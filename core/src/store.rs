@@ -22,6 +22,11 @@ use crate::version::ExpectedVersion;
 /// [`MessageStoreExt`](crate::MessageStoreExt), which every store gets.
 /// The trait is object-safe: `Arc<dyn MessageStore>` and `Box<dyn MessageStore>`
 /// are stores too.
+///
+/// `Display` names the store's data, without secrets: two store values on
+/// the same data (clones, or two connections to one database) display the
+/// same, and stores on different data differently. The consumer runtime
+/// relies on it to refuse a second consumer on a position stream in use.
 #[async_trait]
 pub trait MessageStore: Debug + Display + Send + Sync + 'static {
     /// Appends `messages` to `stream` atomically: all or none.

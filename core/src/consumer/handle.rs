@@ -46,6 +46,7 @@ pub struct ConsumerHealth {
 pub struct ConsumerHandle {
     pub(crate) token: CancellationToken,
     pub(crate) task: JoinHandle<Result<ConsumerHealth>>,
+    pub(crate) claim: crate::consumer::live::Claim,
     pub(crate) health: Arc<Mutex<ConsumerHealth>>,
     /// Changes whenever the health does; closed when the consumer stopped.
     pub(crate) progress: watch::Receiver<u64>,
@@ -83,8 +84,10 @@ impl ConsumerHandle {
     }
 
     /// Stops at once, without recording the position (as a crash would).
+    /// The position stream is free for a new consumer right away.
     pub fn abort(&self) {
         self.task.abort();
+        self.claim.release();
     }
 
     /// True once the consumer stopped.

@@ -103,6 +103,7 @@
 
 mod handle;
 mod handlers;
+mod live;
 mod options;
 mod parked;
 mod runtime;
@@ -118,6 +119,7 @@ pub use handlers::{HandlerError, HandlerPanicked, HandlerResult, HandlerTimedOut
 pub use options::{ConsumerOptions, FailurePolicy, RetryPolicy, DEFAULT_SHUTDOWN_DEADLINE};
 pub use parked::{is_replay, parked_messages, ParkedFrom, ParkedMessage, PARKED_FROM, REPLAYED};
 
+use crate::consumer_group::ConsumerGroup;
 use crate::error::{Error, Result};
 use crate::message::{Message, TypedMessage};
 use crate::store::MessageStore;
@@ -131,6 +133,13 @@ pub struct Consumer {
     category: Category,
     options: ConsumerOptions,
     handlers: Handlers,
+}
+
+/// The consumer id of `member` of a static group of `size` started by
+/// [`Consumer::start_group`]: `{id}-{member}of{size}`, so its position stream
+/// is `{category}:position-{id}-{member}of{size}`.
+pub fn group_member_id(id: &str, member: u32, size: u32) -> String {
+    format!("{id}-{member}of{size}")
 }
 
 /// What [`Consumer::replay_parked`] did.
@@ -189,9 +198,18 @@ impl Consumer {
     /// Validates the options, opens the subscription (reading the recorded
     /// position) and starts consuming on the current Tokio runtime. Invalid
     /// options and a failure to open are returned here.
+    ///
+    /// A second consumer on the position stream of one running in this
+    /// process on the same store (the same consumer id, or none twice) is
+    /// refused with [`Error::PositionStreamInUse`]; one in another process
+    /// is stopped with that error at its first position write.
     pub async fn start<S: MessageStore>(self, store: S) -> Result<ConsumerHandle> {
         self.options.validate()?;
         let store: Arc<dyn MessageStore> = Arc::new(store);
+        let position_stream = self
+            .category
+            .position_stream(self.options.subscription.consumer_id())?;
+        let claim = live::Claim::take(store.as_ref(), &position_stream)?;
         let subscription = store
             .subscribe(&self.category, self.options.subscription.clone())
             .await?;
@@ -212,16 +230,83 @@ impl Consumer {
             token: token.clone(),
             health: health.clone(),
             progress,
+            claim: claim.clone(),
         });
         Ok(ConsumerHandle {
             token,
             task,
+            claim,
             health,
             progress: watching,
             store,
             category: self.category,
             read,
         })
+    }
+
+    /// Starts the `size` members of a static consumer group, each on its
+    /// share of the category's streams ([`ConsumerGroup`]), with its own
+    /// position stream under the derived id [`group_member_id`]`(id, member,
+    /// size)` (the consumer id is required). Handles come back in member
+    /// order; if one fails to start, those started are shut down.
+    ///
+    /// Every member reads the whole category and keeps its share, so a
+    /// member costs a read of the category per page (see the PostgreSQL
+    /// backend's consumer-group indexes).
+    ///
+    /// ## Changing the size
+    ///
+    /// A stream's member depends on the size, so members of a new size own
+    /// other streams than the old ones. The size is part of the derived ids:
+    /// members of a new size never resume from an old member's position
+    /// (which would skip the messages of streams that moved to them), they
+    /// start where their options say, the beginning by default. To change
+    /// the size, stop every member of the old size, then start the new size
+    /// with [`StartPosition::At`](crate::StartPosition::At) the lowest
+    /// position the old members recorded: messages after it are delivered
+    /// again to idempotent handlers, and none is skipped.
+    pub async fn start_group<S: MessageStore + Clone>(
+        self,
+        store: S,
+        size: u32,
+    ) -> Result<Vec<ConsumerHandle>> {
+        let Some(id) = self.options.subscription.consumer_id().map(str::to_owned) else {
+            return Err(Error::InvalidOption {
+                option: "consumer_id",
+                problem: "a consumer group needs a consumer id to derive its members' ids"
+                    .to_owned(),
+            });
+        };
+        let mut handles = Vec::new();
+        for member in 0..size.max(1) {
+            let started = match ConsumerGroup::new(member, size) {
+                Ok(group) => {
+                    let subscription = self
+                        .options
+                        .subscription
+                        .clone()
+                        .with_consumer_id(group_member_id(&id, member, size))
+                        .with_consumer_group(group);
+                    let member = Consumer {
+                        category: self.category.clone(),
+                        options: self.options.clone().with_subscription(subscription),
+                        handlers: self.handlers.clone(),
+                    };
+                    member.start(store.clone()).await
+                }
+                Err(error) => Err(error),
+            };
+            match started {
+                Ok(handle) => handles.push(handle),
+                Err(error) => {
+                    for handle in handles {
+                        handle.shutdown().await.ok();
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        Ok(handles)
     }
 
     /// Starts the consumer, lets it handle everything there is for it now

@@ -28,6 +28,8 @@ pub(crate) struct Runner {
     pub(crate) health: Arc<Mutex<ConsumerHealth>>,
     /// Bumped on every change of the health, for [`ConsumerHandle::caught_up`](crate::consumer::ConsumerHandle::caught_up).
     pub(crate) progress: tokio::sync::watch::Sender<u64>,
+    /// The hold on the position stream, released when the loop ends.
+    pub(crate) claim: crate::consumer::live::Claim,
 }
 
 /// Sleeps unless cancelled first; false when cancelled.
@@ -85,6 +87,8 @@ impl Runner {
             h.running = false;
             h.in_flight = None;
         });
+        // Free for a restart as soon as the caller learns this one stopped.
+        self.claim.release();
         let health = self.health();
         result.and(closing)?;
         if cut {

@@ -187,9 +187,12 @@ pub async fn shutdown_records_the_position(store: Arc<dyn MessageStore>) {
     assert!(!health.running);
 }
 
-/// A second consumer with the same id is stopped with `PositionStreamInUse` when it records
-/// its position, instead of the two overwriting each other's positions and skipping messages.
-pub async fn second_consumer_with_the_same_id_is_stopped(store: Arc<dyn MessageStore>) {
+/// A second consumer with the same id on the same store is refused at
+/// `start()` while the first runs, and may start once it stopped (or was
+/// aborted). One that does not know of the first (another process: here the
+/// same data behind a `FailingStore`, a store of its own) starts, and one of
+/// the two is stopped at a position write with `PositionStreamInUse`.
+pub async fn second_consumer_with_the_same_id_is_refused_or_stopped(store: Arc<dyn MessageStore>) {
     let category = unique_category("account");
     store
         .write(&stream(&category, "1"), batch(0, 4), ExpectedVersion::Any)
@@ -211,7 +214,13 @@ pub async fn second_consumer_with_the_same_id_is_stopped(store: Arc<dyn MessageS
             })
     };
     let first = build().start(store.clone()).await.unwrap();
-    let second = build().start(store.clone()).await.unwrap();
+    let refused = build().start(store.clone()).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::PositionStreamInUse, "{refused}");
+    first.abort();
+    let first = build().start(store.clone()).await.unwrap();
+
+    let elsewhere = FailingStore::new(store.clone());
+    let second = build().start(elsewhere).await.unwrap();
     both_started.notify_one();
     wait_until("one of the two stops", || {
         first.is_finished() || second.is_finished()
@@ -225,11 +234,15 @@ pub async fn second_consumer_with_the_same_id_is_stopped(store: Arc<dyn MessageS
     let error = stopped.join().await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::PositionStreamInUse, "{error}");
     running.shutdown().await.unwrap();
+    let again = build().start(store.clone()).await.unwrap();
+    again.abort();
 }
 
 /// Shutdown of a consumer whose handler never returns gives up at the
 /// deadline: it records what was handled, drops the handler, and says so;
-/// the restarted consumer delivers the abandoned message again.
+/// the restarted consumer delivers the abandoned message again. (The
+/// deadline leaves a fifth, 400 ms, for the position write, which takes a
+/// few milliseconds even on a loaded machine.)
 pub async fn shutdown_drops_a_stuck_handler_at_its_deadline(store: Arc<dyn MessageStore>) {
     let category = unique_category("account");
     store
@@ -244,7 +257,7 @@ pub async fn shutdown_drops_a_stuck_handler_at_its_deadline(store: Arc<dyn Messa
     let stuck = {
         let handled = handled.clone();
         Consumer::new(category.clone())
-            .with_options(options("stuck").with_shutdown_deadline(Duration::from_millis(300)))
+            .with_options(options("stuck").with_shutdown_deadline(Duration::from_secs(2)))
             .on_any(move |message: Message| {
                 let handled = handled.clone();
                 async move {
@@ -275,7 +288,7 @@ pub async fn shutdown_drops_a_stuck_handler_at_its_deadline(store: Arc<dyn Messa
     else {
         panic!("{err:?}");
     };
-    assert_eq!(*deadline, Duration::from_millis(300));
+    assert_eq!(*deadline, Duration::from_secs(2));
     assert_eq!(*abandoned, Some(written[2].global_position));
     assert_eq!(*last, Some(written[1].global_position));
     assert_eq!(*recorded, Some(written[1].global_position), "{err}");

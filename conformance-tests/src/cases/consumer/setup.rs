@@ -126,3 +126,61 @@ pub async fn consumer_health_reports_progress_and_lag(store: Arc<dyn MessageStor
     assert_eq!(handle.lag().await.unwrap(), 0);
     handle.shutdown().await.unwrap();
 }
+
+/// `start_group` starts the members of a static group with derived ids:
+/// each handles exactly its share, every message is handled once and in
+/// order per stream; starting the group twice is refused (and leaves nothing
+/// running), and a group needs a consumer id.
+pub async fn start_group_runs_each_member_on_its_share(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    write_spread(store.as_ref(), &category, 12, 4).await;
+    let seen = Seen::default();
+    let group = || recording(&category, options("projector"), &seen);
+    let handles = group().start_group(store.clone(), 3).await.unwrap();
+    assert_eq!(handles.len(), 3);
+    let refused = group().start_group(store.clone(), 3).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::PositionStreamInUse, "{refused}");
+    for (member, handle) in handles.iter().enumerate() {
+        handle.caught_up().await.unwrap();
+        let share = message_store::CategoryRead::new()
+            .with_consumer_group(ConsumerGroup::new(u32::try_from(member).unwrap(), 3).unwrap());
+        let expected = store.read_category(&category, share).await.unwrap().len();
+        assert_eq!(handle.health().handled, u64::try_from(expected).unwrap());
+    }
+    for handle in handles {
+        handle.shutdown().await.unwrap();
+    }
+    let mut handled: Vec<(String, u64)> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| (m.stream_name.to_string(), m.position))
+        .collect();
+    handled.sort();
+    let mut expected: Vec<(String, u64)> = (0..12)
+        .flat_map(|id| {
+            let name = stream(&category, &id.to_string()).to_string();
+            (0..4).map(move |p| (name.clone(), p))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(handled, expected, "every message once");
+    let member_two = category
+        .position_stream(Some(&message_store::consumer::group_member_id(
+            "projector",
+            2,
+            3,
+        )))
+        .unwrap();
+    assert!(store.stream_version(&member_two).await.unwrap().is_some());
+
+    // Stopped, the group starts again; without an id it cannot.
+    let again = group().start_group(store.clone(), 3).await.unwrap();
+    for handle in again {
+        handle.shutdown().await.unwrap();
+    }
+    let anonymous = Consumer::new(category.clone())
+        .on_any(|_m: message_store::Message| async { HandlerResult::Ok(()) });
+    let err = anonymous.start_group(store.clone(), 2).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidOption);
+}
