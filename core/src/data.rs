@@ -46,12 +46,13 @@ use serde_json::Value;
 pub struct JsonData(Arc<Inner>);
 
 struct Inner {
-    /// The JSON text, when the data arrived as text (checked to be JSON).
+    /// The JSON text, when the data arrived as text.
     text: Option<Box<str>>,
     /// The parsed value: given, or built from the text on first use.
     value: OnceLock<Value>,
-    /// Set for stored text a [`Value`] cannot hold (then `text` is `None`).
-    unreadable: Option<UnreadableJson>,
+    /// Whether the text is JSON a [`Value`] can hold: known from the start
+    /// for a value or checked text, found out on first need for stored text.
+    unreadable: OnceLock<Option<UnreadableJson>>,
 }
 
 /// Stored JSON a [`Value`] cannot hold, kept as it was stored, with why.
@@ -100,7 +101,7 @@ impl JsonData {
         JsonData(Arc::new(Inner {
             text: None,
             value: OnceLock::from(value),
-            unreadable: None,
+            unreadable: OnceLock::from(None),
         }))
     }
 
@@ -113,43 +114,66 @@ impl JsonData {
         Ok(JsonData(Arc::new(Inner {
             text: Some(text),
             value: OnceLock::new(),
-            unreadable: None,
+            unreadable: OnceLock::from(None),
         })))
     }
 
-    /// Data holding stored JSON `text`, never failing: text a [`Value`]
-    /// cannot hold gives [unreadable](JsonData::unreadable) data that keeps
-    /// the text. This is how backends read what another client stored.
+    /// Data holding stored JSON `text` (valid JSON, as a `jsonb` column
+    /// returns it), never failing and doing no work now: the text is
+    /// parsed when first looked at, or decoded straight into a type by
+    /// [`JsonData::decode`]. Text a [`Value`] cannot hold is found out then,
+    /// and the data is [unreadable](JsonData::unreadable). This is how
+    /// backends read what any client stored.
     pub fn from_stored_text(text: impl Into<Box<str>>) -> Self {
-        let text = text.into();
-        match check(&text) {
-            Ok(()) => JsonData(Arc::new(Inner {
-                text: Some(text),
-                value: OnceLock::new(),
-                unreadable: None,
-            })),
-            Err(reason) => JsonData(Arc::new(Inner {
-                text: None,
-                value: OnceLock::new(),
-                unreadable: Some(UnreadableJson::new(text, reason)),
-            })),
-        }
+        JsonData(Arc::new(Inner {
+            text: Some(text.into()),
+            value: OnceLock::new(),
+            unreadable: OnceLock::new(),
+        }))
     }
 
     /// Why the stored data cannot be read, if it cannot (see the
-    /// [type's docs](JsonData#stored-json-this-client-cannot-read)).
+    /// [type's docs](JsonData#stored-json-this-client-cannot-read)). For
+    /// stored text not looked at yet, this checks it (a walk that builds
+    /// nothing).
     pub fn unreadable(&self) -> Option<&UnreadableJson> {
-        self.0.unreadable.as_ref()
+        self.0
+            .unreadable
+            .get_or_init(|| {
+                let text = self.0.text.as_deref()?;
+                check(text)
+                    .err()
+                    .map(|reason| UnreadableJson::new(text, reason))
+            })
+            .as_ref()
     }
 
     /// The data as a [`Value`], or why it cannot be read.
     pub fn try_value(&self) -> Result<&Value, &UnreadableJson> {
-        match &self.0.unreadable {
-            Some(unreadable) => Err(unreadable),
-            None => Ok(self.0.value.get_or_init(|| match &self.0.text {
-                Some(text) => serde_json::from_str(text).expect("checked to parse when built"),
-                None => unreachable!("data without text is built with its value"),
-            })),
+        if let Some(value) = self.0.value.get() {
+            return Ok(value);
+        }
+        if let Some(unreadable) = self.0.unreadable.get().and_then(Option::as_ref) {
+            return Err(unreadable);
+        }
+        let text = self
+            .0
+            .text
+            .as_deref()
+            .expect("data without text is built with its value");
+        // One parse tells both whether it can be read and what it holds.
+        match serde_json::from_str::<Value>(text) {
+            Ok(value) => {
+                let _ = self.0.unreadable.set(None);
+                Ok(self.0.value.get_or_init(|| value))
+            }
+            Err(reason) => {
+                let _ = self
+                    .0
+                    .unreadable
+                    .set(Some(UnreadableJson::new(text, reason)));
+                Err(self.unreadable().expect("just found unreadable"))
+            }
         }
     }
 
@@ -169,13 +193,25 @@ impl JsonData {
         }
     }
 
-    /// Decodes the data into `T` (from its [`Value`]); unreadable data gives
-    /// an error carrying the reason.
+    /// Decodes the data into `T`: straight from the stored text while no
+    /// [`Value`] was built (one parse, no intermediate tree), else from the
+    /// [`Value`]. Unreadable data gives an error carrying the reason.
     pub fn decode<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
-        match self.try_value() {
-            Ok(value) => T::deserialize(value),
-            Err(unreadable) => Err(serde::de::Error::custom(unreadable)),
+        if let Some(value) = self.0.value.get() {
+            return T::deserialize(value);
         }
+        if let Some(unreadable) = self.0.unreadable.get().and_then(Option::as_ref) {
+            return Err(serde::de::Error::custom(unreadable));
+        }
+        let text = self
+            .0
+            .text
+            .as_deref()
+            .expect("data without text is built with its value");
+        serde_json::from_str(text).map_err(|error| match self.unreadable() {
+            Some(unreadable) => serde::de::Error::custom(unreadable),
+            None => error,
+        })
     }
 
     /// A copy of the data as an owned [`Value`].

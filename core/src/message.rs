@@ -119,16 +119,18 @@ impl Message {
     /// Decodes the data into `T`; the error names the stream, position and type.
     /// Data this client cannot read gives [`Error::Unreadable`].
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
-        if let Some(unreadable) = self.data.unreadable() {
-            return Err(self.unreadable("data", unreadable));
-        }
-        self.data.decode().map_err(|source| Error::Decode {
-            stream: self.stream_name.as_str().to_owned(),
-            position: self.position,
-            global_position: self.global_position,
-            message_type: self.message_type.clone(),
-            source,
-        })
+        self.data
+            .decode()
+            .map_err(|source| match self.data.unreadable() {
+                Some(unreadable) => self.unreadable("data", unreadable),
+                None => Error::Decode {
+                    stream: self.stream_name.as_str().to_owned(),
+                    position: self.position,
+                    global_position: self.global_position,
+                    message_type: self.message_type.clone(),
+                    source,
+                },
+            })
     }
 
     /// Checks that the message's data and metadata can be read:

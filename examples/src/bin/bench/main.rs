@@ -5,6 +5,7 @@
 //! `bash scripts/bench.sh` prepares the databases and runs it; by itself:
 //! `cargo run --release -p message-store-examples --bin bench -- --help`.
 
+mod decode;
 mod memory;
 mod pgbench;
 mod postgres;
@@ -30,7 +31,8 @@ struct Args {
     /// Only the memory backend.
     #[arg(long)]
     memory_only: bool,
-    /// Only these groups of figures (repeatable): memory, writes, reads, consumers.
+    /// Only these groups of figures (repeatable): memory (with client-side
+    /// decoding), writes, reads, consumers.
     #[arg(long, value_parser = ["memory", "writes", "reads", "consumers"])]
     only: Vec<String>,
     /// A PostgreSQL role that may create databases; the benchmark creates and drops its own.
@@ -74,6 +76,7 @@ async fn run(args: Args) {
     let mut figures = Vec::new();
     if wanted("memory") {
         figures.extend(memory::run(args.runs, args.scale).await);
+        figures.extend(decode::run(args.runs, args.scale));
     }
     let postgres_groups = ["writes", "reads", "consumers"];
     if !args.memory_only && postgres_groups.iter().any(|g| wanted(g)) {
