@@ -27,9 +27,10 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
+use message_store::backend::{validate_write, StoreSubscription};
 use message_store::{
-    validate_write, Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore,
-    NewMessage, Result, StoreSubscription, StreamName, StreamRead, SubscribeOptions, Subscription,
+    Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, Result,
+    StreamName, StreamRead, SubscribeOptions, Subscription,
 };
 use serde_json::Value;
 use tokio::sync::watch;

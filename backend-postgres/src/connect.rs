@@ -45,7 +45,9 @@ impl PostgresStore {
     /// Connects to `url` and checks the Message DB version. The pool holds up
     /// to 10 connections and does not ping a connection before each use (that
     /// would double the round trips of every call); a connection found dead
-    /// is replaced, and reads retry once on a fresh connection. Connecting
+    /// is replaced, and a read whose connection broke is retried, up to one
+    /// attempt more than the pool has connections (so that every stale
+    /// connection in it can be found dead and replaced). Connecting
     /// fails after [`DEFAULT_CONNECT_TIMEOUT`], with the cause (connection
     /// refused, unknown host, authentication, no reply); set another timeout
     /// with [`PostgresStore::connect_with`] and the pool's `acquire_timeout`.

@@ -79,7 +79,7 @@ impl From<PostgresError> for Error {
 /// Parses `Wrong expected version: <e> (Stream: <stream>, Stream Version: <v>)`
 /// into (e, stream, v). The stream name may itself contain anything, so the
 /// version is taken from the end.
-pub fn parse_wrong_expected_version(message: &str) -> Option<(i64, String, i64)> {
+pub(crate) fn parse_wrong_expected_version(message: &str) -> Option<(i64, String, i64)> {
     let rest = message.strip_prefix("Wrong expected version: ")?;
     let (expected, rest) = rest.split_once(" (Stream: ")?;
     let rest = rest.strip_suffix(')')?;
@@ -92,7 +92,7 @@ pub fn parse_wrong_expected_version(message: &str) -> Option<(i64, String, i64)>
 }
 
 /// Parses the id out of a unique-violation detail: `Key (id)=(<uuid>) already exists.`
-pub fn parse_duplicate_id(detail: &str) -> Option<Uuid> {
+pub(crate) fn parse_duplicate_id(detail: &str) -> Option<Uuid> {
     let rest = detail.strip_prefix("Key (id)=(")?;
     let (id, _) = rest.split_once(')')?;
     Uuid::parse_str(id).ok()

@@ -37,15 +37,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use message_store::paging::{self, RawPage};
+use message_store::backend::paging::{self, RawPage};
+use message_store::backend::{validate_write, StoreSubscription};
 use message_store::{
-    validate_write, Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore,
-    NewMessage, Result, StoreSubscription, StreamName, StreamRead, SubscribeOptions, Subscription,
+    Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, Result,
+    StreamName, StreamRead, SubscribeOptions, Subscription,
 };
 use sqlx::postgres::{PgPool, PgRow};
 
 pub use connect::DEFAULT_CONNECT_TIMEOUT;
-pub use error::{parse_duplicate_id, parse_wrong_expected_version, PostgresError};
+pub use error::PostgresError;
 pub use install::{InstallOptions, InstallOutcome, MAX_INDEXED_GROUP_SIZE};
 pub use notify::{ListenerHealth, CHANNEL as NOTIFY_CHANNEL};
 pub use sqlx;

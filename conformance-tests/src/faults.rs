@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use message_store::backend::StoreSubscription;
 use message_store::{
     Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, Result,
-    StoreSubscription, StreamName, StreamRead, SubscribeOptions, Subscription,
+    StreamName, StreamRead, SubscribeOptions, Subscription,
 };
 
 /// The operations a fault can target.

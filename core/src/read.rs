@@ -26,6 +26,7 @@ impl BatchSize {
     }
 
     /// The limit as a `usize` for in-memory slicing (`usize::MAX` when unlimited).
+    #[doc(hidden)] // for backends (see `backend`), not application code
     pub fn as_usize(self) -> usize {
         self.limit().map_or(usize::MAX, |limit| {
             usize::try_from(limit).unwrap_or(usize::MAX)
@@ -33,6 +34,7 @@ impl BatchSize {
     }
 
     /// True when a page of `len` messages means there may be more to read.
+    #[doc(hidden)] // for backends (see `backend`), not application code
     pub fn is_full(self, len: usize) -> bool {
         match self {
             BatchSize::Limit(limit) => u64::try_from(len).is_ok_and(|len| len >= limit),
@@ -208,6 +210,7 @@ impl CategoryRead {
 
     /// True when a message of `stream_name` whose metadata carries
     /// `correlation_stream_name` passes both filters.
+    #[doc(hidden)] // for backends (see `backend`), not application code
     pub fn matches(&self, stream_name: &str, correlation_stream_name: Option<&str>) -> bool {
         let correlated = match &self.correlation {
             None => true,

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
+use crate::backend::paging::{self, RawPage};
 use crate::error::Result;
 use crate::message::{Message, NewMessage};
-use crate::paging::{self, RawPage};
 use crate::read::{CategoryRead, StreamRead};
 use crate::stream_name::{Category, StreamName};
 use crate::subscription::SubscribeOptions;
@@ -91,9 +91,9 @@ pub trait MessageStore: Debug + Display + Send + Sync + 'static {
     }
 
     /// Every message of a stream from `options.position()` on, fetched in
-    /// pages of `options.limit()` as the returned stream is consumed, the
+    /// pages of `options.batch_size()` as the returned stream is consumed, the
     /// next page requested while the current one is handed out (see
-    /// [`paging::pages`]). A backend may override it to overlap more, never to
+    /// [`paging::pages`](crate::backend::paging::pages)). A backend may override it to overlap more, never to
     /// yield something else. The request for the next page is in flight
     /// while the stream is held: on a backend with a connection pool it holds
     /// a connection until the stream is polled again or dropped.
@@ -114,9 +114,9 @@ pub trait MessageStore: Debug + Display + Send + Sync + 'static {
     }
 
     /// Every message of a category from `options.position()` on, with its
-    /// filters, fetched in pages of `options.limit()` as the returned stream
+    /// filters, fetched in pages of `options.batch_size()` as the returned stream
     /// is consumed, the next page requested while the current one is handed
-    /// out (see [`paging::pages`]). A backend may override it to overlap
+    /// out (see [`paging::pages`](crate::backend::paging::pages)). A backend may override it to overlap
     /// more, never to yield something else. As with
     /// [`MessageStore::stream_messages`], the next page's request holds a
     /// pooled connection while the stream is held.
