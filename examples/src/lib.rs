@@ -210,3 +210,9 @@ pub async fn quickstart<S: MessageStore + Clone>(store: &S, category: &Category)
     println!("  position recorded in {position_stream}: {}", record.data);
     Ok(())
 }
+
+/// The README's Rust code blocks, compiled and run as doctests (those that
+/// need a database are compiled only).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
