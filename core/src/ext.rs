@@ -1,6 +1,7 @@
 //! Conveniences every store gets, written once so backends cannot drift.
-//! They take names as anything [`IntoStreamName`] (a [`StreamName`] or a
-//! string, validated when the call runs, with the same typed errors), while
+//! They take names as anything [`IntoStreamName`] or [`IntoCategory`] (the
+//! validated type or a string, validated when the call runs, with the same
+//! typed errors), while
 //! [`MessageStore`] itself keeps typed names and stays object-safe.
 
 use async_trait::async_trait;
@@ -9,8 +10,8 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::message::{Message, NewMessage, TypedMessage};
-use crate::names::IntoStreamName;
-use crate::read::StreamRead;
+use crate::names::{IntoCategory, IntoStreamName};
+use crate::read::{CategoryRead, StreamRead};
 use crate::store::MessageStore;
 #[cfg(doc)]
 use crate::stream_name::StreamName;
@@ -32,6 +33,7 @@ use crate::version::ExpectedVersion;
 /// let opened = store.last_message_of_type("account-1", "Opened").await?.unwrap();
 /// assert_eq!(opened.position, 0);
 /// assert_eq!(store.read_stream_to_end("account-1").await?.len(), 3);
+/// assert_eq!(store.read_category_to_end("account").await?.len(), 3);
 /// // A bad name is the same typed error StreamName::new gives.
 /// assert!(store.write_one("", NewMessage::new("T", json!({})), ExpectedVersion::Any).await.is_err());
 /// # Ok(())
@@ -85,6 +87,18 @@ pub trait MessageStoreExt: MessageStore {
     ) -> Result<Vec<Message>> {
         let stream = stream.into_stream_name()?;
         self.stream_messages(&stream, StreamRead::new())
+            .try_collect()
+            .await
+    }
+
+    /// Reads a whole category, page by page, into memory, in global order
+    /// (for tests, tools and small categories; consumers page instead).
+    async fn read_category_to_end<C: IntoCategory + Send>(
+        &self,
+        category: C,
+    ) -> Result<Vec<Message>> {
+        let category = category.into_category()?;
+        self.category_messages(&category, CategoryRead::new())
             .try_collect()
             .await
     }

@@ -5,9 +5,9 @@ use message_store::{ErrorKind, ExpectedVersion, MessageStore, MessageStoreExt};
 
 use crate::support::*;
 
-/// `write_one`, `write_batch`, `last_message`, `last_message_of_type` and
-/// `read_stream_to_end` take `&str` and `String` names as they take
-/// `StreamName`s; a bad name is the typed error `StreamName::new` gives, and
+/// `write_one`, `write_batch`, `last_message`, `last_message_of_type`,
+/// `read_stream_to_end` and `read_category_to_end` take `&str` and `String`
+/// names as they take `StreamName`s and `Category`s; a bad name is the typed error `StreamName::new` gives, and
 /// nothing is written.
 pub async fn conveniences_take_string_names_with_the_same_errors(store: &dyn MessageStore) {
     let category = unique_category("account");
@@ -60,6 +60,12 @@ pub async fn conveniences_take_string_names_with_the_same_errors(store: &dyn Mes
             ErrorKind::InvalidStreamName
         );
     }
+    let whole = store.read_category_to_end(category.as_str()).await.unwrap();
+    assert_eq!(whole, by_string, "one stream: the category is that stream");
+    assert_eq!(
+        store.read_category_to_end("a-b").await.unwrap_err().kind(),
+        ErrorKind::InvalidCategory
+    );
     let err = store
         .read_stream_to_end(category.as_str())
         .await
