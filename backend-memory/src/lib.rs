@@ -27,7 +27,7 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
-use message_store::backend::{validate_write, StoreSubscription};
+use message_store::backend::{self, validate_write};
 use message_store::{
     Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, Result,
     StreamName, StreamRead, SubscribeOptions, Subscription,
@@ -179,10 +179,15 @@ impl MessageStore for MemoryStore {
         category: &Category,
         options: SubscribeOptions,
     ) -> Result<Box<dyn Subscription>> {
-        let wake = self.inner.written.subscribe();
-        let subscription =
-            StoreSubscription::open(self.clone(), category, options, Some(wake)).await?;
-        Ok(Box::new(subscription))
+        backend::subscribe(self, category, options).await
+    }
+
+    fn wake_ups(&self, _category: &Category) -> Option<watch::Receiver<u64>> {
+        Some(self.inner.written.subscribe())
+    }
+
+    fn wakes_subscriptions_on_write(&self) -> bool {
+        true
     }
 }
 

@@ -38,12 +38,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use message_store::backend::paging::{self, RawPage};
-use message_store::backend::{validate_write, StoreSubscription};
+use message_store::backend::{self, validate_write};
 use message_store::{
     Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, Result,
     StreamName, StreamRead, SubscribeOptions, Subscription,
 };
 use sqlx::postgres::{PgPool, PgRow};
+use tokio::sync::watch;
 
 pub use connect::DEFAULT_CONNECT_TIMEOUT;
 pub use error::PostgresError;
@@ -397,13 +398,12 @@ impl MessageStore for PostgresStore {
         category: &Category,
         options: SubscribeOptions,
     ) -> Result<Box<dyn Subscription>> {
-        let wake = self
-            .inner
-            .notifier
-            .as_ref()
-            .map(|notifier| notifier.subscribe(category.as_str()));
-        let subscription = StoreSubscription::open(self.clone(), category, options, wake).await?;
-        Ok(Box::new(subscription))
+        backend::subscribe(self, category, options).await
+    }
+
+    fn wake_ups(&self, category: &Category) -> Option<watch::Receiver<u64>> {
+        let notifier = self.inner.notifier.as_ref()?;
+        Some(notifier.subscribe(category.as_str()))
     }
 
     fn wakes_subscriptions_on_write(&self) -> bool {

@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use message_store::backend::StoreSubscription;
 use message_store::{
     Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, Result,
     StreamName, StreamRead, SubscribeOptions, Subscription,
 };
+use tokio::sync::watch;
 
 /// The operations a fault can target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +52,8 @@ struct Faults {
 }
 
 /// Wraps a store; calls pass through unless a fault is armed for them.
-/// Subscriptions opened on it read through it (and poll, since it forwards
-/// no wake-ups), so read faults hit them too.
+/// Subscriptions opened on it read through it, so read faults hit them too,
+/// and are woken by the inner store's wake-ups.
 #[derive(Clone)]
 pub struct FailingStore {
     inner: Arc<dyn MessageStore>,
@@ -216,8 +216,14 @@ impl MessageStore for FailingStore {
         category: &Category,
         options: SubscribeOptions,
     ) -> Result<Box<dyn Subscription>> {
-        Ok(Box::new(
-            StoreSubscription::open(self.clone(), category, options, None).await?,
-        ))
+        message_store::backend::subscribe(self, category, options).await
+    }
+
+    fn wake_ups(&self, category: &Category) -> Option<watch::Receiver<u64>> {
+        self.inner.wake_ups(category)
+    }
+
+    fn wakes_subscriptions_on_write(&self) -> bool {
+        self.inner.wakes_subscriptions_on_write()
     }
 }

@@ -124,6 +124,7 @@ macro_rules! __suite {
         );
 
         $crate::__stamp_owned_cases!($factory, $get;
+            a_decorated_store_passes_wake_ups_on,
             consumer_killed_before_recording_loses_nothing,
             failing_handler_is_retried_and_order_is_kept,
             panicking_handler_is_retried_not_fatal,

@@ -5,10 +5,17 @@
 //! - [`validate_write`]: the checks every `write` runs first.
 //! - [`paging`]: the paged streams behind `stream_messages` and
 //!   `category_messages`.
-//! - [`StoreSubscription`]: a subscription over any store, with Eventide's
-//!   position records ([`read_committed_position`], [`position_record`]).
+//! - [`subscribe`]: what every backend's `MessageStore::subscribe` is, a
+//!   [`StoreSubscription`] over the store woken by its `wake_ups`, with
+//!   Eventide's position records ([`read_committed_position`],
+//!   [`position_record`]).
 //! - `BatchSize::as_usize`/`is_full` and `CategoryRead::matches`, hidden
 //!   from the user's docs, slice and filter in memory as Message DB does.
+
+use crate::error::Result;
+use crate::store::{MessageStore, Subscription};
+use crate::stream_name::Category;
+use crate::subscription::SubscribeOptions;
 
 pub use crate::message::validate_write;
 pub mod paging;
@@ -16,3 +23,17 @@ pub use crate::subscription::{
     position_record, read_committed_position, CommittedPosition, StoreSubscription,
     POSITION_RECORDED, POSITION_UPDATED_LEGACY,
 };
+
+/// Opens a subscription to `category` on `store`: a [`StoreSubscription`]
+/// over a clone of the store, woken by its
+/// [`wake_ups`](MessageStore::wake_ups). Every backend's
+/// [`MessageStore::subscribe`] is this call, so all subscribe alike.
+pub async fn subscribe<S: MessageStore + Clone>(
+    store: &S,
+    category: &Category,
+    options: SubscribeOptions,
+) -> Result<Box<dyn Subscription>> {
+    let wake = store.wake_ups(category);
+    let subscription = StoreSubscription::open(store.clone(), category, options, wake).await?;
+    Ok(Box::new(subscription))
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
+use tokio::sync::watch;
 
 use crate::backend::paging::{self, RawPage};
 use crate::error::Result;
@@ -76,11 +77,24 @@ pub trait MessageStore: Debug + Display + Send + Sync + 'static {
     async fn category_head(&self, category: &Category) -> Result<Option<u64>>;
 
     /// Opens a resumable, at-least-once feed of a category.
+    ///
+    /// Core builds every subscription the same way, from the backend's
+    /// [`wake_ups`](MessageStore::wake_ups); a backend implements this as
+    /// `message_store::backend::subscribe(self, category, options).await`.
     async fn subscribe(
         &self,
         category: &Category,
         options: SubscribeOptions,
     ) -> Result<Box<dyn Subscription>>;
+
+    /// A signal that changes whenever messages may have been written to
+    /// `category` (its value is not read), which wakes caught-up
+    /// subscriptions before their poll interval; `None` when the backend has
+    /// none (subscriptions then poll). Decorators pass their inner store's on.
+    fn wake_ups(&self, category: &Category) -> Option<watch::Receiver<u64>> {
+        let _ = category;
+        None
+    }
 
     /// True when a caught-up subscription is woken by a write as soon as it
     /// commits; false when it finds new messages by polling at its poll
@@ -213,6 +227,10 @@ macro_rules! forward_store {
                 options: SubscribeOptions,
             ) -> Result<Box<dyn Subscription>> {
                 (**self).subscribe(category, options).await
+            }
+
+            fn wake_ups(&self, category: &Category) -> Option<watch::Receiver<u64>> {
+                (**self).wake_ups(category)
             }
 
             fn wakes_subscriptions_on_write(&self) -> bool {

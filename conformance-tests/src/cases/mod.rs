@@ -4,6 +4,7 @@
 
 mod concurrency;
 mod consumer;
+mod decorators;
 mod ext;
 mod filters;
 mod lag;
@@ -14,6 +15,7 @@ mod write;
 
 pub use concurrency::*;
 pub use consumer::*;
+pub use decorators::*;
 pub use ext::*;
 pub use filters::*;
 pub use lag::*;
