@@ -6,11 +6,11 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use message_store::consumer::{Consumer, ConsumerOptions, HandlerResult};
 use message_store::{
     Category, Error, ExpectedVersion, Message, MessageStore, NewMessage, SubscribeOptions,
 };
 use message_store_conformance::support::wait_until;
+use message_store_consumer::{Consumer, ConsumerOptions, HandlerResult};
 use message_store_postgres::sqlx::Executor;
 use serde_json::json;
 use support::Variant;

@@ -8,14 +8,14 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use message_store::consumer::{
-    parked_messages, Consumer, ConsumerOptions, FailurePolicy, HandlerResult, RetryPolicy,
-};
 use message_store::{
     Category, CategoryRead, Error, Message, MessageStore, MessageStoreExt, StreamRead,
     SubscribeOptions,
 };
 use message_store_conformance::support::wait_until;
+use message_store_consumer::{
+    parked_messages, Consumer, ConsumerOptions, FailurePolicy, HandlerResult, RetryPolicy,
+};
 use message_store_postgres::sqlx;
 use message_store_postgres::PostgresStore;
 use support::Variant;

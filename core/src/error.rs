@@ -218,14 +218,14 @@ pub enum Error {
         /// How many times the handler ran.
         attempts: u32,
         /// The last error the handler returned (a panic's message is a
-        /// [`HandlerPanicked`](crate::consumer::HandlerPanicked)).
+        /// `HandlerPanicked` of `message-store-consumer`).
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
     /// A consumer stopped (its failure policy, a shutdown, a lost position
-    /// stream) before it handled what [`ConsumerHandle::caught_up`](crate::consumer::ConsumerHandle::caught_up)
-    /// waited for; [`ConsumerHandle::join`](crate::consumer::ConsumerHandle::join)
+    /// stream) before it handled what `ConsumerHandle::caught_up`
+    /// waited for; `ConsumerHandle::join`
     /// gives why.
     #[error("consumer of `{category}` stopped before handling the message at global position {waiting_for}{}", .last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
     ConsumerStopped {
@@ -238,7 +238,7 @@ pub enum Error {
     },
 
     /// A consumer did not stop within its
-    /// [`shutdown_deadline`](crate::consumer::ConsumerOptions::shutdown_deadline):
+    /// `shutdown_deadline`:
     /// a handler or the position write was still running and was dropped.
     /// Nothing is lost (delivery is at least once): on restart the consumer
     /// delivers everything after `recorded` again, including `abandoned`.

@@ -38,12 +38,14 @@
 //!
 //! ## Consume
 //!
-//! A [`consumer::Consumer`] handles a category's messages in order, at least
-//! once, retries or parks what fails, and records its position in the store
-//! (Eventide's `{category}:position-{id}`), so a restart resumes:
+//! The consumer runtime, in the `message-store-consumer` crate, handles a
+//! category's messages in order, at least once, retries or parks what
+//! fails, and records its position in the store (Eventide's
+//! `{category}:position-{id}`), so a restart resumes:
 //!
 //! ```
 //! use message_store::prelude::*;
+//! use message_store_consumer::{Consumer, ConsumerOptions, HandlerResult};
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> message_store::Result<()> {
 //! #[derive(serde::Deserialize)]
@@ -86,7 +88,6 @@
 //! authors need and applications do not.
 
 pub mod backend;
-pub mod consumer;
 mod consumer_group;
 mod data;
 mod error;

@@ -4,8 +4,8 @@
 //! use message_store::prelude::*;
 //! ```
 //!
-//! It brings the store traits, the names, messages and read options, the
-//! consumer runtime's entry points, and the `futures` traits that consume
+//! It brings the store traits, the names, messages and read options, and
+//! the `futures` traits that consume
 //! the crate's paged reads ([`MessageStore::category_messages`] and
 //! [`MessageStore::stream_messages`] return a `BoxStream`):
 //!
@@ -26,9 +26,6 @@
 //! # }
 //! ```
 
-pub use crate::consumer::{
-    Consumer, ConsumerHandle, ConsumerOptions, FailurePolicy, HandlerResult,
-};
 pub use crate::{
     BatchSize, Category, CategoryRead, Error, ExpectedVersion, IntoCategory, IntoStreamName,
     Message, MessageStore, MessageStoreExt, Metadata, NewMessage, Result, StartPosition,

@@ -3,11 +3,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use message_store::consumer::{Consumer, ConsumerHandle, ConsumerOptions, HandlerResult};
 use message_store::{
     Category, ConsumerGroup, ExpectedVersion, Message, MessageStore, Metadata, NewMessage,
     SubscribeOptions,
 };
+use message_store_consumer::{Consumer, ConsumerHandle, ConsumerOptions, HandlerResult};
 use serde_json::json;
 
 use crate::support::*;

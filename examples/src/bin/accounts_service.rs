@@ -13,11 +13,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use message_store::consumer::{is_replay, Consumer, ConsumerOptions, FailurePolicy, HandlerResult};
 use message_store::{
     Category, Error, ExpectedVersion, Message, MessageStore, MessageStoreExt, NewMessage, Result,
     StreamName, SubscribeOptions, TypedMessage,
 };
+use message_store_consumer::{is_replay, Consumer, ConsumerOptions, FailurePolicy, HandlerResult};
 use message_store_memory::MemoryStore;
 use message_store_postgres::PostgresStore;
 use serde::{Deserialize, Serialize};

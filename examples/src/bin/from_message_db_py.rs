@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use message_store::prelude::*;
+use message_store_consumer::prelude::*;
 use message_store_memory::MemoryStore;
 use message_store_postgres::PostgresStore;
 

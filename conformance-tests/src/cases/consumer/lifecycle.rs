@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use message_store::consumer::{Consumer, HandlerResult};
 use message_store::{Error, ErrorKind, ExpectedVersion, Message, MessageStore, MessageStoreExt};
+use message_store_consumer::{Consumer, HandlerResult};
 use serde_json::json;
 
 use crate::faults::{FailingStore, Operation};

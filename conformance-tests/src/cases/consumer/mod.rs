@@ -24,8 +24,8 @@ pub use setup::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use message_store::consumer::{Consumer, ConsumerOptions, HandlerResult, RetryPolicy};
 use message_store::{Category, ExpectedVersion, Message, MessageStore, SubscribeOptions};
+use message_store_consumer::{Consumer, ConsumerOptions, HandlerResult, RetryPolicy};
 
 use crate::support::*;
 

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use message_store::consumer::{is_replay, parked_messages, Consumer, FailurePolicy};
 use message_store::{ExpectedVersion, Message, MessageStore, TypedMessage};
+use message_store_consumer::{is_replay, parked_messages, Consumer, FailurePolicy};
 use serde::Deserialize;
 use serde_json::json;
 

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use message_store::consumer::{
-    Consumer, ConsumerHandle, ConsumerOptions, FailurePolicy, RetryPolicy,
-};
 use message_store::{
     ConsumerGroup, ErrorKind, ExpectedVersion, MessageStore, StartPosition, SubscribeOptions,
+};
+use message_store_consumer::{
+    Consumer, ConsumerHandle, ConsumerOptions, FailurePolicy, RetryPolicy,
 };
 
 use crate::support::*;
@@ -166,7 +166,7 @@ pub async fn start_group_runs_each_member_on_its_share(store: Arc<dyn MessageSto
     expected.sort();
     assert_eq!(handled, expected, "every message once");
     let member_two = category
-        .position_stream(Some(&message_store::consumer::group_member_id(
+        .position_stream(Some(&message_store_consumer::group_member_id(
             "projector",
             2,
             3,

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use message_store::consumer::{Consumer, ConsumerOptions, HandlerResult};
 use message_store::{
     Category, ExpectedVersion, Message, MessageStore, StartPosition, SubscribeOptions,
 };
+use message_store_consumer::{Consumer, ConsumerOptions, HandlerResult};
 use message_store_postgres::PostgresStore;
 use uuid::Uuid;
 

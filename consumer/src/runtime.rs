@@ -8,14 +8,14 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::consumer::handle::ConsumerHealth;
-use crate::consumer::handlers::{Handlers, Outcome};
-use crate::consumer::options::{ConsumerOptions, FailurePolicy};
-use crate::consumer::parked;
-use crate::error::{Error, Result};
-use crate::message::Message;
-use crate::store::{MessageStore, Subscription};
-use crate::stream_name::Category;
+use crate::handle::ConsumerHealth;
+use crate::handlers::{Handlers, Outcome};
+use crate::options::{ConsumerOptions, FailurePolicy};
+use crate::parked;
+use message_store::Category;
+use message_store::Message;
+use message_store::{Error, Result};
+use message_store::{MessageStore, Subscription};
 
 /// Everything the loop needs.
 pub(crate) struct Runner {
@@ -26,10 +26,10 @@ pub(crate) struct Runner {
     pub(crate) subscription: Box<dyn Subscription>,
     pub(crate) token: CancellationToken,
     pub(crate) health: Arc<Mutex<ConsumerHealth>>,
-    /// Bumped on every change of the health, for [`ConsumerHandle::caught_up`](crate::consumer::ConsumerHandle::caught_up).
+    /// Bumped on every change of the health, for [`ConsumerHandle::caught_up`](crate::ConsumerHandle::caught_up).
     pub(crate) progress: tokio::sync::watch::Sender<u64>,
     /// The hold on the position stream, released when the loop ends.
-    pub(crate) claim: crate::consumer::live::Claim,
+    pub(crate) claim: crate::live::Claim,
 }
 
 /// Sleeps unless cancelled first; false when cancelled.

@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use crate::error::{Error, Result};
-use crate::store::MessageStore;
-use crate::stream_name::StreamName;
+use message_store::MessageStore;
+use message_store::StreamName;
+use message_store::{Error, Result};
 
 type Key = (String, String);
 

@@ -5,14 +5,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::error::{Error, Result};
-use crate::ext::MessageStoreExt;
-use crate::message::{Message, NewMessage};
-use crate::metadata::Metadata;
-use crate::read::{BatchSize, StreamRead};
-use crate::store::MessageStore;
-use crate::stream_name::{Category, StreamName};
-use crate::version::ExpectedVersion;
+use message_store::ExpectedVersion;
+use message_store::MessageStore;
+use message_store::MessageStoreExt;
+use message_store::Metadata;
+use message_store::{BatchSize, StreamRead};
+use message_store::{Category, StreamName};
+use message_store::{Error, Result};
+use message_store::{Message, NewMessage};
 
 /// The metadata key under which a parked message records where it came from.
 pub const PARKED_FROM: &str = "parkedFrom";
@@ -195,9 +195,9 @@ async fn original(
 }
 
 /// True when `message` is handed to a handler by
-/// [`Consumer::replay_parked`](crate::consumer::Consumer::replay_parked):
+/// [`Consumer::replay_parked`](crate::Consumer::replay_parked):
 /// a parked message run again, with its original positions, after the
-/// consumer went past it (see [idempotent handlers](crate::consumer#idempotent-handlers)).
+/// consumer went past it (see [idempotent handlers](crate#idempotent-handlers)).
 pub fn is_replay(message: &Message) -> bool {
     message.metadata.other.contains_key(PARKED_FROM)
 }

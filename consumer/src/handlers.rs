@@ -10,8 +10,8 @@ use std::time::Duration;
 use futures::FutureExt;
 use serde::de::DeserializeOwned;
 
-use crate::consumer::options::RetryPolicy;
-use crate::message::{Message, TypedMessage};
+use crate::options::RetryPolicy;
+use message_store::{Message, TypedMessage};
 
 /// What a handler returns when it fails; any error type converts into it.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -20,7 +20,7 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub type HandlerResult = Result<(), HandlerError>;
 
 /// The error a handler's panic counts as: the source of
-/// [`Error::HandlerFailed`](crate::Error::HandlerFailed) when the last
+/// [`Error::HandlerFailed`](message_store::Error::HandlerFailed) when the last
 /// attempt panicked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("handler panicked: {message}")]
@@ -30,7 +30,7 @@ pub struct HandlerPanicked {
 }
 
 /// The error an attempt that ran past
-/// [`ConsumerOptions::handler_timeout`](crate::consumer::ConsumerOptions::handler_timeout)
+/// [`ConsumerOptions::handler_timeout`](crate::ConsumerOptions::handler_timeout)
 /// counts as (it was dropped at that point).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("handler timed out after {after:?}")]

@@ -1,5 +1,12 @@
-//! The consumer runtime: drives any [`Subscription`](crate::Subscription)
+//! The consumer runtime: drives any [`Subscription`](message_store::Subscription)
 //! into handlers, in global order, at least once.
+//!
+//! What lives where: `message-store` holds the traits, the types and the
+//! subscription machinery (a [`Subscription`](message_store::Subscription)
+//! reads a category from a position and records positions); this crate
+//! holds everything that runs handlers on top of one, so it can grow
+//! without a breaking release of the trait crate. `use
+//! message_store_consumer::prelude::*` brings both crates' everyday names.
 //!
 //! * Handlers are registered per message type (decoded through serde) with
 //!   [`Consumer::on`], plus catch-alls with [`Consumer::on_any`]; they are
@@ -45,14 +52,14 @@
 //! (a replay can run twice too, if the process dies before it is marked), by
 //! keeping the global positions of applied replays with the state.
 //!
-//! Writes with an [`ExpectedVersion`](crate::ExpectedVersion) are the other
+//! Writes with an [`ExpectedVersion`](message_store::ExpectedVersion) are the other
 //! safety net: a handler that re-runs writes against a version that has
 //! already moved on and gets `WrongExpectedVersion` instead of a duplicate.
 //!
 //! ```
 //! use std::collections::{BTreeSet, HashMap};
 //! use std::sync::{Arc, Mutex};
-//! use message_store::consumer::{is_replay, Consumer, HandlerResult};
+//! use message_store_consumer::{is_replay, Consumer, HandlerResult};
 //! use message_store::{Category, Message, TypedMessage};
 //!
 //! #[derive(serde::Deserialize)]
@@ -119,12 +126,12 @@ pub use handlers::{HandlerError, HandlerPanicked, HandlerResult, HandlerTimedOut
 pub use options::{ConsumerOptions, FailurePolicy, RetryPolicy, DEFAULT_SHUTDOWN_DEADLINE};
 pub use parked::{is_replay, parked_messages, ParkedFrom, ParkedMessage, PARKED_FROM, REPLAYED};
 
-use crate::consumer_group::ConsumerGroup;
-use crate::error::{Error, Result};
-use crate::message::{Message, TypedMessage};
-use crate::store::MessageStore;
-use crate::stream_name::Category;
 use handlers::{Handlers, Outcome};
+use message_store::Category;
+use message_store::ConsumerGroup;
+use message_store::MessageStore;
+use message_store::{Error, Result};
+use message_store::{Message, TypedMessage};
 
 /// A consumer of one category: its handlers and options. Build it, then
 /// [`start`](Consumer::start) it on a store.
@@ -262,7 +269,7 @@ impl Consumer {
     /// (which would skip the messages of streams that moved to them), they
     /// start where their options say, the beginning by default. To change
     /// the size, stop every member of the old size, then start the new size
-    /// with [`StartPosition::At`](crate::StartPosition::At) the lowest
+    /// with [`StartPosition::At`](message_store::StartPosition::At) the lowest
     /// position the old members recorded: messages after it are delivered
     /// again to idempotent handlers, and none is skipped.
     pub async fn start_group<S: MessageStore + Clone>(
@@ -369,4 +376,14 @@ impl Consumer {
         }
         Ok(report)
     }
+}
+
+/// Everything an application's consumer code needs, in one import: the
+/// store's [`message_store::prelude`] and this crate's entry points.
+pub mod prelude {
+    pub use crate::{
+        Consumer, ConsumerHandle, ConsumerHealth, ConsumerOptions, FailurePolicy, HandlerResult,
+        RetryPolicy,
+    };
+    pub use message_store::prelude::*;
 }

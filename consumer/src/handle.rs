@@ -8,11 +8,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{Error, Result};
-use crate::read::BatchSize;
-use crate::store::MessageStore;
-use crate::stream_name::Category;
-use crate::subscription::SubscribeOptions;
+use message_store::BatchSize;
+use message_store::Category;
+use message_store::MessageStore;
+use message_store::SubscribeOptions;
+use message_store::{Error, Result};
 
 /// What a running consumer reports, for a service's health endpoint.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -46,7 +46,7 @@ pub struct ConsumerHealth {
 pub struct ConsumerHandle {
     pub(crate) token: CancellationToken,
     pub(crate) task: JoinHandle<Result<ConsumerHealth>>,
-    pub(crate) claim: crate::consumer::live::Claim,
+    pub(crate) claim: crate::live::Claim,
     pub(crate) health: Arc<Mutex<ConsumerHealth>>,
     /// Changes whenever the health does; closed when the consumer stopped.
     pub(crate) progress: watch::Receiver<u64>,
@@ -65,7 +65,7 @@ impl ConsumerHandle {
 
     /// Stops gracefully: the message in flight finishes, the position is
     /// recorded, and the final health is returned, within the
-    /// [`shutdown_deadline`](crate::consumer::ConsumerOptions::shutdown_deadline).
+    /// [`shutdown_deadline`](crate::ConsumerOptions::shutdown_deadline).
     /// Past it, whatever still runs is dropped and the result is
     /// [`Error::ShutdownDeadline`], which says what was not recorded.
     pub async fn shutdown(self) -> Result<ConsumerHealth> {
@@ -113,7 +113,7 @@ impl ConsumerHandle {
     /// last handled message, each time the consumer makes progress.
     ///
     /// ```
-    /// use message_store::prelude::*;
+    /// use message_store_consumer::prelude::*;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> message_store::Result<()> {
     /// let store = message_store_memory::MemoryStore::new();

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::error::{Error, Result};
-use crate::subscription::SubscribeOptions;
+use message_store::SubscribeOptions;
+use message_store::{Error, Result};
 
 /// How a failing handler is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,7 +95,7 @@ pub enum FailurePolicy {
     /// (`{category}:parked-{consumer id}`) with the error in its metadata, and
     /// go on. Needs a consumer id. Later messages of the parked message's
     /// stream are handled before it: see
-    /// [parking and per-stream order](crate::consumer#parking-and-per-stream-order).
+    /// [parking and per-stream order](crate#parking-and-per-stream-order).
     Park,
 }
 
@@ -103,7 +103,7 @@ pub enum FailurePolicy {
 ///
 /// ```
 /// use std::time::Duration;
-/// use message_store::consumer::{ConsumerOptions, FailurePolicy, RetryPolicy};
+/// use message_store_consumer::{ConsumerOptions, FailurePolicy, RetryPolicy};
 /// use message_store::SubscribeOptions;
 /// let options = ConsumerOptions::new()
 ///     .with_subscription(SubscribeOptions::new().with_consumer_id("projector"))
@@ -185,7 +185,7 @@ impl ConsumerOptions {
     }
 
     /// The longest one attempt of a handler may take; past it the attempt is
-    /// dropped and counts as a failure ([`HandlerTimedOut`](crate::consumer::HandlerTimedOut)),
+    /// dropped and counts as a failure ([`HandlerTimedOut`](crate::HandlerTimedOut)),
     /// so the retry and failure policies apply. Unset by default (no limit).
     ///
     /// The attempt is stopped at its next `.await`: a handler that blocks
@@ -197,7 +197,7 @@ impl ConsumerOptions {
     }
 
     /// How long stopping may take, from the moment shutdown is asked for
-    /// ([`ConsumerHandle::shutdown`](crate::consumer::ConsumerHandle::shutdown)
+    /// ([`ConsumerHandle::shutdown`](crate::ConsumerHandle::shutdown)
     /// or its token) or the consumer stops by itself: four fifths of it for
     /// the message in flight, the rest for recording the position. Past it
     /// the consumer gives up and reports what was not recorded
@@ -242,7 +242,7 @@ impl ConsumerOptions {
         self.shutdown_deadline
     }
 
-    /// Checks every option, as [`Consumer::start`](crate::consumer::Consumer::start)
+    /// Checks every option, as [`Consumer::start`](crate::Consumer::start)
     /// does: the subscription's, the retry policy's, and the rules between them.
     pub fn validate(&self) -> Result<()> {
         self.subscription.validate()?;
@@ -332,7 +332,7 @@ mod tests {
                 base.clone().with_subscription(
                     subscription
                         .clone()
-                        .with_batch_size(crate::BatchSize::Unlimited),
+                        .with_batch_size(message_store::BatchSize::Unlimited),
                 ),
             ),
             (
