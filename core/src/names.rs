@@ -20,35 +20,43 @@ pub trait IntoStreamName {
     fn into_stream_name(self) -> Result<StreamName>;
 }
 
-impl IntoStreamName for StreamName {
-    fn into_stream_name(self) -> Result<StreamName> {
-        Ok(self)
-    }
+/// The impls both traits have alike: the validated type (owned or
+/// borrowed) as it is, strings through the type's `new`.
+macro_rules! into_name {
+    ($trait:ident, $method:ident, $ty:ident) => {
+        impl $trait for $ty {
+            fn $method(self) -> Result<$ty> {
+                Ok(self)
+            }
+        }
+
+        impl $trait for &$ty {
+            fn $method(self) -> Result<$ty> {
+                Ok(self.clone())
+            }
+        }
+
+        impl $trait for &str {
+            fn $method(self) -> Result<$ty> {
+                $ty::new(self)
+            }
+        }
+
+        impl $trait for String {
+            fn $method(self) -> Result<$ty> {
+                $ty::new(self)
+            }
+        }
+
+        impl $trait for &String {
+            fn $method(self) -> Result<$ty> {
+                $ty::new(self)
+            }
+        }
+    };
 }
 
-impl IntoStreamName for &StreamName {
-    fn into_stream_name(self) -> Result<StreamName> {
-        Ok(self.clone())
-    }
-}
-
-impl IntoStreamName for &str {
-    fn into_stream_name(self) -> Result<StreamName> {
-        StreamName::new(self)
-    }
-}
-
-impl IntoStreamName for String {
-    fn into_stream_name(self) -> Result<StreamName> {
-        StreamName::new(self)
-    }
-}
-
-impl IntoStreamName for &String {
-    fn into_stream_name(self) -> Result<StreamName> {
-        StreamName::new(self)
-    }
-}
+into_name!(IntoStreamName, into_stream_name, StreamName);
 
 /// Anything that names a category: a [`Category`] (owned or borrowed), or a
 /// string validated as one when the call that takes it runs.
@@ -57,32 +65,4 @@ pub trait IntoCategory {
     fn into_category(self) -> Result<Category>;
 }
 
-impl IntoCategory for Category {
-    fn into_category(self) -> Result<Category> {
-        Ok(self)
-    }
-}
-
-impl IntoCategory for &Category {
-    fn into_category(self) -> Result<Category> {
-        Ok(self.clone())
-    }
-}
-
-impl IntoCategory for &str {
-    fn into_category(self) -> Result<Category> {
-        Category::new(self)
-    }
-}
-
-impl IntoCategory for String {
-    fn into_category(self) -> Result<Category> {
-        Category::new(self)
-    }
-}
-
-impl IntoCategory for &String {
-    fn into_category(self) -> Result<Category> {
-        Category::new(self)
-    }
-}
+into_name!(IntoCategory, into_category, Category);
