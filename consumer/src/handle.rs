@@ -40,6 +40,15 @@ pub struct ConsumerHealth {
     pub last_error: Option<String>,
 }
 
+impl ConsumerHealth {
+    /// The first global position the consumer has not dealt with: past the
+    /// position it reads next and past whatever it handled.
+    fn first_unhandled(&self) -> u64 {
+        self.last_handled
+            .map_or(self.position, |last| self.position.max(last + 1))
+    }
+}
+
 /// A running consumer. Dropping the handle does not stop it; call
 /// [`ConsumerHandle::shutdown`] (or cancel its token) to stop gracefully.
 #[derive(Debug)]
@@ -136,10 +145,7 @@ impl ConsumerHandle {
         let mut progress = self.progress.clone();
         loop {
             progress.borrow_and_update();
-            let health = self.health();
-            let from = health
-                .last_handled
-                .map_or(health.position, |last| health.position.max(last + 1));
+            let from = self.health().first_unhandled();
             if from > head {
                 return Ok(());
             }
@@ -184,12 +190,7 @@ impl ConsumerHandle {
         let Some(head) = self.store.category_head(&self.category).await? else {
             return Ok(0);
         };
-        let health = self.health();
-        // Everything before the position it reads next is done, and so is
-        // whatever it handled.
-        let from = health
-            .last_handled
-            .map_or(health.position, |last| health.position.max(last + 1));
+        let from = self.health().first_unhandled();
         if from > head {
             return Ok(0);
         }

@@ -241,7 +241,8 @@ pub enum Error {
     /// `shutdown_deadline`:
     /// a handler or the position write was still running and was dropped.
     /// Nothing is lost (delivery is at least once): on restart the consumer
-    /// delivers everything after `recorded` again, including `abandoned`.
+    /// delivers everything from `recorded` on again (resuming is inclusive),
+    /// including `abandoned`.
     #[error("consumer of `{category}` did not stop within {deadline:?}: {}", display_cut(*.abandoned, *.handled, *.recorded))]
     ShutdownDeadline {
         /// The consumer's category.
@@ -316,11 +317,17 @@ fn display_cut(abandoned: Option<u64>, handled: Option<u64>, recorded: Option<u6
         position.map_or("nothing".to_owned(), |p| format!("global position {p}"))
     };
     text += &format!(
-        "handled up to {}, recorded up to {}; a restart delivers every message after {} again",
+        "handled up to {}, recorded up to {}; ",
         shown(handled),
-        shown(recorded),
         shown(recorded)
     );
+    text += &match recorded {
+        // Resuming is inclusive: the recorded message is delivered again.
+        Some(position) => {
+            format!("a restart delivers the messages from global position {position} on again")
+        }
+        None => "a restart delivers everything from its start position again".to_owned(),
+    };
     text
 }
 
