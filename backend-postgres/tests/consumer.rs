@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use message_store::{
-    Category, Error, ExpectedVersion, Message, MessageStore, NewMessage, SubscribeOptions,
+    Category, ExpectedVersion, Message, MessageStore, NewMessage, SubscribeOptions,
 };
 use message_store_conformance::support::wait_until;
 use message_store_consumer::{Consumer, ConsumerOptions, HandlerResult};
@@ -193,7 +193,7 @@ async fn shutdown_is_bounded_while_the_position_write_waits_for_a_lock() {
         assert!(
             matches!(
                 err,
-                Error::ShutdownDeadline {
+                message_store_consumer::Error::ShutdownDeadline {
                     recorded: None,
                     abandoned: None,
                     ..

@@ -249,7 +249,7 @@ async fn a_stopping_consumer_names_the_unreadable_row() {
         .await
         .unwrap();
     let err = handle.join().await.unwrap_err();
-    let Error::HandlerFailed {
+    let message_store_consumer::Error::HandlerFailed {
         position,
         attempts,
         source,

@@ -8,11 +8,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::{Error, Result};
 use message_store::BatchSize;
 use message_store::Category;
 use message_store::MessageStore;
 use message_store::SubscribeOptions;
-use message_store::{Error, Result};
 
 /// What a running consumer reports, for a service's health endpoint.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -88,7 +88,7 @@ impl ConsumerHandle {
     pub async fn join(self) -> Result<ConsumerHealth> {
         match self.task.await {
             Ok(result) => result,
-            Err(join) => Err(Error::backend(join)),
+            Err(join) => Err(message_store::Error::backend(join).into()),
         }
     }
 
@@ -124,7 +124,7 @@ impl ConsumerHandle {
     /// ```
     /// use message_store_consumer::prelude::*;
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> message_store::Result<()> {
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let store = message_store_memory::MemoryStore::new();
     /// for i in 0..3 {
     ///     store.write_one(format!("account-{i}"), NewMessage::new("Opened", json!({})), ExpectedVersion::Any).await?;

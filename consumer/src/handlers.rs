@@ -20,7 +20,7 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub type HandlerResult = Result<(), HandlerError>;
 
 /// The error a handler's panic counts as: the source of
-/// [`Error::HandlerFailed`](message_store::Error::HandlerFailed) when the last
+/// [`Error::HandlerFailed`](crate::Error::HandlerFailed) when the last
 /// attempt panicked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("handler panicked: {message}")]

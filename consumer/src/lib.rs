@@ -108,6 +108,7 @@
 //! messages while one of its messages is parked ([`parked_messages`] lists
 //! them) and replay them all in order.
 
+mod error;
 mod handle;
 mod handlers;
 mod live;
@@ -126,11 +127,11 @@ pub use handlers::{HandlerError, HandlerPanicked, HandlerResult, HandlerTimedOut
 pub use options::{ConsumerOptions, FailurePolicy, RetryPolicy, DEFAULT_SHUTDOWN_DEADLINE};
 pub use parked::{is_replay, parked_messages, ParkedFrom, ParkedMessage, PARKED_FROM, REPLAYED};
 
+pub use error::{Error, ErrorKind, Result};
 use handlers::{Handlers, Outcome};
 use message_store::Category;
 use message_store::ConsumerGroup;
 use message_store::MessageStore;
-use message_store::{Error, Result};
 use message_store::{Message, TypedMessage};
 
 /// A consumer of one category: its handlers and options. Build it, then
@@ -208,7 +209,7 @@ impl Consumer {
     ///
     /// A second consumer on the position stream of one running in this
     /// process on the same store (the same consumer id, or none twice) is
-    /// refused with [`Error::PositionStreamInUse`]; one in another process
+    /// refused with [`message_store::Error::PositionStreamInUse`]; one in another process
     /// is stopped with that error at its first position write.
     pub async fn start<S: MessageStore>(self, store: S) -> Result<ConsumerHandle> {
         self.options.validate()?;
@@ -278,11 +279,12 @@ impl Consumer {
         size: u32,
     ) -> Result<Vec<ConsumerHandle>> {
         let Some(id) = self.options.subscription.consumer_id().map(str::to_owned) else {
-            return Err(Error::InvalidOption {
+            return Err(message_store::Error::InvalidOption {
                 option: "consumer_id",
                 problem: "a consumer group needs a consumer id to derive its members' ids"
                     .to_owned(),
-            });
+            }
+            .into());
         };
         let mut handles = Vec::new();
         for member in 0..size.max(1) {
@@ -301,7 +303,7 @@ impl Consumer {
                     };
                     member.start(store.clone()).await
                 }
-                Err(error) => Err(error),
+                Err(error) => Err(error.into()),
             };
             match started {
                 Ok(handle) => handles.push(handle),
@@ -379,11 +381,13 @@ impl Consumer {
 }
 
 /// Everything an application's consumer code needs, in one import: the
-/// store's [`message_store::prelude`] and this crate's entry points.
+/// store's [`message_store::prelude`] and this crate's entry points. Its
+/// `Error` and `Result` are this crate's, which `?` fills from store calls
+/// as well as from the runtime's.
 pub mod prelude {
     pub use crate::{
-        Consumer, ConsumerHandle, ConsumerHealth, ConsumerOptions, FailurePolicy, HandlerResult,
-        RetryPolicy,
+        Consumer, ConsumerHandle, ConsumerHealth, ConsumerOptions, Error, FailurePolicy,
+        HandlerResult, Result, RetryPolicy,
     };
     pub use message_store::prelude::*;
 }

@@ -87,7 +87,7 @@ impl RetryPolicy {
 /// What a consumer does with a message its handler still fails on after the last retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum FailurePolicy {
-    /// Stop the consumer with [`Error::HandlerFailed`]; the message is
+    /// Stop the consumer with [`Error::HandlerFailed`](crate::Error::HandlerFailed); the message is
     /// delivered again when the consumer restarts (Eventide's behaviour).
     #[default]
     Stop,
@@ -201,7 +201,7 @@ impl ConsumerOptions {
     /// or its token) or the consumer stops by itself: four fifths of it for
     /// the message in flight, the rest for recording the position. Past it
     /// the consumer gives up and reports what was not recorded
-    /// ([`Error::ShutdownDeadline`]). Default [`DEFAULT_SHUTDOWN_DEADLINE`].
+    /// ([`Error::ShutdownDeadline`](crate::Error::ShutdownDeadline)). Default [`DEFAULT_SHUTDOWN_DEADLINE`].
     pub fn with_shutdown_deadline(mut self, deadline: Duration) -> Self {
         self.shutdown_deadline = deadline;
         self

@@ -8,13 +8,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::{Error, Result};
 use crate::handle::ConsumerHealth;
 use crate::handlers::{Handlers, Outcome};
 use crate::options::{ConsumerOptions, FailurePolicy};
 use crate::parked;
 use message_store::Category;
 use message_store::Message;
-use message_store::{Error, Result};
 use message_store::{MessageStore, Subscription};
 
 /// Everything the loop needs.
@@ -256,7 +256,9 @@ impl Runner {
                     self.update(|h| h.committed = Some(global_position));
                     return Ok(());
                 }
-                Err(error @ Error::PositionStreamInUse { .. }) => return Err(error),
+                Err(error @ message_store::Error::PositionStreamInUse { .. }) => {
+                    return Err(error.into())
+                }
                 Err(error) => {
                     failures += 1;
                     self.update(|h| {
@@ -289,11 +291,11 @@ impl Runner {
                     self.update(|h| h.committed = Some(last));
                     break;
                 }
-                Err(Error::PositionStreamInUse { .. }) => break,
+                Err(message_store::Error::PositionStreamInUse { .. }) => break,
                 Err(_) => tokio::time::sleep(self.backend_delay(attempt)).await,
             }
         }
-        outcome
+        Ok(outcome?)
     }
 }
 

@@ -201,63 +201,6 @@ pub enum Error {
         delivered: Option<u64>,
     },
 
-    /// A consumer's handler failed on a message after every retry, and the
-    /// consumer's failure policy is to stop.
-    #[error("consumer of `{category}` stopped: the handler failed on message `{message_type}` at position {position} of stream `{stream}` (global position {global_position}) after {attempts} attempts: {source}")]
-    HandlerFailed {
-        /// The consumer's category.
-        category: String,
-        /// The message's stream.
-        stream: String,
-        /// Its stream position.
-        position: u64,
-        /// Its global position.
-        global_position: u64,
-        /// Its type.
-        message_type: String,
-        /// How many times the handler ran.
-        attempts: u32,
-        /// The last error the handler returned (a panic's message is a
-        /// `HandlerPanicked` of `message-store-consumer`).
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
-    },
-
-    /// A consumer stopped (its failure policy, a shutdown, a lost position
-    /// stream) before it handled what `ConsumerHandle::caught_up`
-    /// waited for; `ConsumerHandle::join`
-    /// gives why.
-    #[error("consumer of `{category}` stopped before handling the message at global position {waiting_for}{}", .last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
-    ConsumerStopped {
-        /// The consumer's category.
-        category: String,
-        /// The global position of the first message it had not handled.
-        waiting_for: u64,
-        /// The last error it reported, if any.
-        last_error: Option<String>,
-    },
-
-    /// A consumer did not stop within its
-    /// `shutdown_deadline`:
-    /// a handler or the position write was still running and was dropped.
-    /// Nothing is lost (delivery is at least once): on restart the consumer
-    /// delivers everything from `recorded` on again (resuming is inclusive),
-    /// including `abandoned`.
-    #[error("consumer of `{category}` did not stop within {deadline:?}: {}", display_cut(*.abandoned, *.handled, *.recorded))]
-    ShutdownDeadline {
-        /// The consumer's category.
-        category: String,
-        /// The deadline.
-        deadline: std::time::Duration,
-        /// The global position of the message whose handler was dropped
-        /// unfinished, if one was.
-        abandoned: Option<u64>,
-        /// The global position of the last message handled (or parked).
-        handled: Option<u64>,
-        /// The global position last recorded in the position stream.
-        recorded: Option<u64>,
-    },
-
     /// A failure that passes: the server could not be reached, a connection
     /// broke before the call was sent, the pool had no connection in time, or
     /// the server aborted the call (a deadlock, a serialization failure, a
@@ -304,31 +247,6 @@ fn display_delivered(delivered: Option<u64>) -> String {
         Some(position) => format!("nothing past global position {position} was delivered"),
         None => "nothing was delivered yet".to_owned(),
     }
-}
-
-fn display_cut(abandoned: Option<u64>, handled: Option<u64>, recorded: Option<u64>) -> String {
-    let mut text = String::new();
-    if let Some(position) = abandoned {
-        text += &format!(
-            "the handler of the message at global position {position} was dropped unfinished; "
-        );
-    }
-    let shown = |position: Option<u64>| {
-        position.map_or("nothing".to_owned(), |p| format!("global position {p}"))
-    };
-    text += &format!(
-        "handled up to {}, recorded up to {}; ",
-        shown(handled),
-        shown(recorded)
-    );
-    text += &match recorded {
-        // Resuming is inclusive: the recorded message is delivered again.
-        Some(position) => {
-            format!("a restart delivers the messages from global position {position} on again")
-        }
-        None => "a restart delivers everything from its start position again".to_owned(),
-    };
-    text
 }
 
 fn display_version(version: Option<u64>) -> String {
@@ -389,9 +307,6 @@ impl Error {
             Error::Unreadable { .. } => ErrorKind::Unreadable,
             Error::PositionStreamInUse { .. } => ErrorKind::PositionStreamInUse,
             Error::CommitAhead { .. } => ErrorKind::CommitAhead,
-            Error::HandlerFailed { .. } => ErrorKind::HandlerFailed,
-            Error::ConsumerStopped { .. } => ErrorKind::ConsumerStopped,
-            Error::ShutdownDeadline { .. } => ErrorKind::ShutdownDeadline,
             Error::Transient { .. } => ErrorKind::Transient,
             Error::OutcomeUnknown { .. } => ErrorKind::OutcomeUnknown,
             Error::Backend { .. } => ErrorKind::Backend,
@@ -426,9 +341,6 @@ pub enum ErrorKind {
     Unreadable,
     PositionStreamInUse,
     CommitAhead,
-    HandlerFailed,
-    ConsumerStopped,
-    ShutdownDeadline,
     Transient,
     OutcomeUnknown,
     Backend,

@@ -47,7 +47,7 @@
 //! use message_store::prelude::*;
 //! use message_store_consumer::{Consumer, ConsumerOptions, HandlerResult};
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> message_store::Result<()> {
+//! # async fn main() -> message_store_consumer::Result<()> {
 //! #[derive(serde::Deserialize)]
 //! struct Deposited { amount: u64 }
 //! impl TypedMessage for Deposited { const MESSAGE_TYPE: &'static str = "Deposited"; }

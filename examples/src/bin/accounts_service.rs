@@ -149,7 +149,7 @@ async fn run(
     commands: Category,
     accounts: Category,
     serve: bool,
-) -> Result<()> {
+) -> message_store_consumer::Result<()> {
     let command_consumer = {
         let (deposit_store, withdraw_store) = (store.clone(), store.clone());
         let (deposit_accounts, withdraw_accounts) = (accounts.clone(), accounts.clone());
@@ -295,7 +295,7 @@ fn uuid_suffix() -> String {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> message_store_consumer::Result<()> {
     let serve = std::env::args().any(|a| a == "--serve");
     let (store, run_id): (Arc<dyn MessageStore>, String) = match std::env::var("DATABASE_URL") {
         Ok(url) => (Arc::new(PostgresStore::connect(&url).await?), uuid_suffix()),

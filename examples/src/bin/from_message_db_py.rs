@@ -37,7 +37,7 @@ impl Names {
     }
 
     fn category(&self, category: &str) -> Result<Category> {
-        Category::new(format!("{category}{}", self.suffix))
+        Ok(Category::new(format!("{category}{}", self.suffix))?)
     }
 }
 

@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use message_store::{Error, ExpectedVersion, Message, MessageStore};
-use message_store_consumer::{parked_messages, Consumer, FailurePolicy, HandlerTimedOut};
+use message_store::{ExpectedVersion, Message, MessageStore};
+use message_store_consumer::{parked_messages, Consumer, Error, FailurePolicy, HandlerTimedOut};
 
 use crate::support::*;
 

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use message_store::{Error, ErrorKind, ExpectedVersion, Message, MessageStore, MessageStoreExt};
-use message_store_consumer::{Consumer, HandlerResult};
+use message_store::{ErrorKind, ExpectedVersion, Message, MessageStore, MessageStoreExt};
+use message_store_consumer::{Consumer, Error, ErrorKind::Store, HandlerResult};
 use serde_json::json;
 
 use crate::faults::{FailingStore, Operation};
@@ -215,7 +215,11 @@ pub async fn second_consumer_with_the_same_id_is_refused_or_stopped(store: Arc<d
     };
     let first = build().start(store.clone()).await.unwrap();
     let refused = build().start(store.clone()).await.unwrap_err();
-    assert_eq!(refused.kind(), ErrorKind::PositionStreamInUse, "{refused}");
+    assert_eq!(
+        refused.kind(),
+        Store(ErrorKind::PositionStreamInUse),
+        "{refused}"
+    );
     first.abort();
     let first = build().start(store.clone()).await.unwrap();
 
@@ -232,7 +236,11 @@ pub async fn second_consumer_with_the_same_id_is_refused_or_stopped(store: Arc<d
         (second, first)
     };
     let error = stopped.join().await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::PositionStreamInUse, "{error}");
+    assert_eq!(
+        error.kind(),
+        Store(ErrorKind::PositionStreamInUse),
+        "{error}"
+    );
     running.shutdown().await.unwrap();
     let again = build().start(store.clone()).await.unwrap();
     again.abort();

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use message_store::{ConsumerGroup, Error, ExpectedVersion, MessageStore};
-use message_store_consumer::FailurePolicy;
+use message_store::{ConsumerGroup, ExpectedVersion, MessageStore};
+use message_store_consumer::{Error, FailurePolicy};
 
 use crate::support::*;
 

@@ -8,7 +8,7 @@ use message_store::{
     ConsumerGroup, ErrorKind, ExpectedVersion, MessageStore, StartPosition, SubscribeOptions,
 };
 use message_store_consumer::{
-    Consumer, ConsumerHandle, ConsumerOptions, FailurePolicy, RetryPolicy,
+    Consumer, ConsumerHandle, ConsumerOptions, ErrorKind::Store, FailurePolicy, RetryPolicy,
 };
 
 use crate::support::*;
@@ -69,7 +69,7 @@ pub async fn invalid_consumer_options_are_refused(store: Arc<dyn MessageStore>) 
         .start(store.clone())
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidOption);
+    assert_eq!(err.kind(), Store(ErrorKind::InvalidOption));
     let group_without_id = ConsumerOptions::new().with_subscription(
         SubscribeOptions::new().with_consumer_group(ConsumerGroup::new(0, 2).unwrap()),
     );
@@ -78,7 +78,7 @@ pub async fn invalid_consumer_options_are_refused(store: Arc<dyn MessageStore>) 
         .start(store.clone())
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidOption);
+    assert_eq!(err.kind(), Store(ErrorKind::InvalidOption));
     assert_eq!(
         ConsumerGroup::new(2, 2).unwrap_err().kind(),
         ErrorKind::InvalidConsumerGroup
@@ -96,7 +96,7 @@ pub async fn invalid_consumer_options_are_refused(store: Arc<dyn MessageStore>) 
             .start(store.clone())
             .await
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidOption, "{invalid:?}");
+        assert_eq!(err.kind(), Store(ErrorKind::InvalidOption), "{invalid:?}");
     }
 }
 
@@ -139,7 +139,11 @@ pub async fn start_group_runs_each_member_on_its_share(store: Arc<dyn MessageSto
     let handles = group().start_group(store.clone(), 3).await.unwrap();
     assert_eq!(handles.len(), 3);
     let refused = group().start_group(store.clone(), 3).await.unwrap_err();
-    assert_eq!(refused.kind(), ErrorKind::PositionStreamInUse, "{refused}");
+    assert_eq!(
+        refused.kind(),
+        Store(ErrorKind::PositionStreamInUse),
+        "{refused}"
+    );
     for (member, handle) in handles.iter().enumerate() {
         handle.caught_up().await.unwrap();
         let share = message_store::CategoryRead::new()
@@ -182,5 +186,5 @@ pub async fn start_group_runs_each_member_on_its_share(store: Arc<dyn MessageSto
     let anonymous = Consumer::new(category.clone())
         .on_any(|_m: message_store::Message| async { HandlerResult::Ok(()) });
     let err = anonymous.start_group(store.clone(), 2).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidOption);
+    assert_eq!(err.kind(), Store(ErrorKind::InvalidOption));
 }
