@@ -1,5 +1,5 @@
 //! `FailingStore`: a decorator that injects backend failures (errors, lost
-//! replies, calls that never return) into chosen operations, so retry and resume cases run identically on every backend.
+//! replies, calls that never return, a pause of every call) into chosen operations, so retry and resume cases run identically on every backend.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +59,8 @@ pub struct FailingStore {
     inner: Arc<dyn MessageStore>,
     faults: Arc<Mutex<Faults>>,
     injected: Arc<AtomicU64>,
+    /// True while every call waits (see [`FailingStore::pause`]).
+    paused: Arc<watch::Sender<bool>>,
 }
 
 impl FailingStore {
@@ -68,6 +70,7 @@ impl FailingStore {
             inner,
             faults: Arc::default(),
             injected: Arc::default(),
+            paused: Arc::new(watch::channel(false).0),
         }
     }
 
@@ -110,12 +113,27 @@ impl FailingStore {
         }
     }
 
+    /// From now on every call through this store waits (calls already
+    /// inside the inner store finish), as for a process that is stopped or
+    /// cut off: until [`FailingStore::resume`].
+    pub fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+
+    /// Lets the calls waiting since [`FailingStore::pause`] go on.
+    pub fn resume(&self) {
+        self.paused.send_replace(false);
+    }
+
     /// How many faults were injected so far.
     pub fn injected(&self) -> u64 {
         self.injected.load(Ordering::SeqCst)
     }
 
     async fn check(&self, operation: Operation) -> Result<()> {
+        let mut paused = self.paused.subscribe();
+        // The sender lives as long as this store, so this cannot fail.
+        let _ = paused.wait_for(|paused| !paused).await;
         if self.take(operation, |faults| &mut faults.stalls) {
             std::future::pending::<()>().await;
         }

@@ -148,6 +148,13 @@ macro_rules! __suite {
             handler_timeout_stops_a_stopping_consumer,
             shutdown_drops_a_stuck_handler_at_its_deadline,
             shutdown_gives_up_on_a_position_write_that_never_returns,
+            // fleets
+            fleet_of_four_shares_a_category,
+            rolling_deploy_hands_buckets_over,
+            a_one_bucket_fleet_keeps_a_standby,
+            fleet_options_are_checked,
+            crashed_fleet_instance_loses_nothing,
+            paused_fleet_instance_late_commit_is_refused,
         );
 
         #[test]

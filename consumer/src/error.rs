@@ -80,6 +80,22 @@ pub enum Error {
         /// The global position last recorded in the position stream.
         recorded: Option<u64>,
     },
+
+    /// A live instance of the fleet counts its buckets differently: the two
+    /// would split the category differently and handle streams twice, so
+    /// this instance, joining, stopped before it took any bucket (the
+    /// instances already at work leave it out and go on).
+    #[error("fleet `{fleet}`: instance `{instance}` runs {theirs} buckets, this one {ours}; every instance of a fleet needs the same bucket count")]
+    FleetMismatch {
+        /// The fleet stream.
+        fleet: String,
+        /// The other instance.
+        instance: String,
+        /// Its bucket count.
+        theirs: u32,
+        /// This instance's.
+        ours: u32,
+    },
 }
 
 /// The variants of [`Error`] without their payloads; a store error keeps
@@ -95,6 +111,8 @@ pub enum ErrorKind {
     ConsumerStopped,
     /// [`Error::ShutdownDeadline`].
     ShutdownDeadline,
+    /// [`Error::FleetMismatch`].
+    FleetMismatch,
 }
 
 impl Error {
@@ -105,6 +123,7 @@ impl Error {
             Error::HandlerFailed { .. } => ErrorKind::HandlerFailed,
             Error::ConsumerStopped { .. } => ErrorKind::ConsumerStopped,
             Error::ShutdownDeadline { .. } => ErrorKind::ShutdownDeadline,
+            Error::FleetMismatch { .. } => ErrorKind::FleetMismatch,
         }
     }
 

@@ -187,23 +187,38 @@ impl ConsumerHandle {
     /// it is cheap for a consumer near the head and costs a read of the
     /// backlog otherwise: poll it as often as a backlog may be read.
     pub async fn lag(&self) -> Result<u64> {
-        let Some(head) = self.store.category_head(&self.category).await? else {
-            return Ok(0);
-        };
-        let from = self.health().first_unhandled();
-        if from > head {
-            return Ok(0);
-        }
-        let mut ahead = self
-            .store
-            .category_messages(&self.category, self.read.category_read(from));
-        let mut count = 0;
-        while let Some(message) = ahead.next().await {
-            if message?.global_position > head {
-                break;
-            }
-            count += 1;
-        }
-        Ok(count)
+        lag(
+            self.store.as_ref(),
+            &self.category,
+            &self.read,
+            &self.health(),
+        )
+        .await
     }
+}
+
+/// How many messages a consumer reading with `read`, at `health`, would
+/// still handle up to the category's head now.
+pub(crate) async fn lag(
+    store: &dyn MessageStore,
+    category: &Category,
+    read: &SubscribeOptions,
+    health: &ConsumerHealth,
+) -> Result<u64> {
+    let Some(head) = store.category_head(category).await? else {
+        return Ok(0);
+    };
+    let from = health.first_unhandled();
+    if from > head {
+        return Ok(0);
+    }
+    let mut ahead = store.category_messages(category, read.category_read(from));
+    let mut count = 0;
+    while let Some(message) = ahead.next().await {
+        if message?.global_position > head {
+            break;
+        }
+        count += 1;
+    }
+    Ok(count)
 }

@@ -109,6 +109,7 @@
 //! them) and replay them all in order.
 
 mod error;
+pub mod fleet;
 mod handle;
 mod handlers;
 mod live;
@@ -238,7 +239,8 @@ impl Consumer {
             token: token.clone(),
             health: health.clone(),
             progress,
-            claim: claim.clone(),
+            claim: Some(claim.clone()),
+            lease: None,
         });
         Ok(ConsumerHandle {
             token,

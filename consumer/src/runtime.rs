@@ -28,8 +28,11 @@ pub(crate) struct Runner {
     pub(crate) health: Arc<Mutex<ConsumerHealth>>,
     /// Bumped on every change of the health, for [`ConsumerHandle::caught_up`](crate::ConsumerHandle::caught_up).
     pub(crate) progress: tokio::sync::watch::Sender<u64>,
-    /// The hold on the position stream, released when the loop ends.
-    pub(crate) claim: crate::live::Claim,
+    /// The hold on the position stream in this process, released when the
+    /// loop ends (fleet buckets are held through the store instead).
+    pub(crate) claim: Option<crate::live::Claim>,
+    /// The fleet bucket this loop runs, for the handlers' `current_lease`.
+    pub(crate) lease: Option<crate::fleet::Lease>,
 }
 
 /// Sleeps unless cancelled first; false when cancelled.
@@ -88,7 +91,9 @@ impl Runner {
             h.in_flight = None;
         });
         // Free for a restart as soon as the caller learns this one stopped.
-        self.claim.release();
+        if let Some(claim) = &self.claim {
+            claim.release();
+        }
         let health = self.health();
         result.and(closing)?;
         if cut {
@@ -163,18 +168,16 @@ impl Runner {
 
     async fn handle_in_flight(&mut self, message: &Message) -> Result<bool> {
         let token = self.token.clone();
-        let outcome = self
-            .handlers
-            .dispatch(
-                message,
-                &self.options.retry,
-                self.options.handler_timeout,
-                |delay| {
-                    let token = token.clone();
-                    Box::pin(async move { pause(&token, delay).await })
-                },
-            )
-            .await;
+        let dispatch = self.handlers.dispatch(
+            message,
+            &self.options.retry,
+            self.options.handler_timeout,
+            |delay| {
+                let token = token.clone();
+                Box::pin(async move { pause(&token, delay).await })
+            },
+        );
+        let outcome = crate::fleet::with_lease(self.lease.clone(), dispatch).await;
         match outcome {
             Outcome::Handled {
                 failures,

@@ -227,6 +227,13 @@ impl Category {
         self.derived_stream("parked", Some(consumer_id))
     }
 
+    /// The stream where the instances of a fleet consumer (the runtime's
+    /// consumers that share a category's work) announce themselves:
+    /// `account` gives `account:fleet-{consumer id}`.
+    pub fn fleet_stream(&self, consumer_id: &str) -> Result<StreamName> {
+        self.derived_stream("fleet", Some(consumer_id))
+    }
+
     /// `{entity}:{types}+{kind}[-{id}]`, with `kind` added to the category's
     /// types unless already there (Eventide's naming for position streams).
     fn derived_stream(&self, kind: &str, id: Option<&str>) -> Result<StreamName> {

@@ -1,0 +1,152 @@
+//! One bucket held by this instance: open its subscription, check that the
+//! claim still stands, run the consumer loop on it, and release it when
+//! asked to stop.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::handle::Shared;
+use super::records;
+use super::Lease;
+use crate::error::Error;
+use crate::handle::ConsumerHealth;
+use crate::handlers::Handlers;
+use crate::options::ConsumerOptions;
+use crate::runtime::Runner;
+use message_store::{Category, MessageStore, StartPosition, StreamName};
+
+/// What a bucket needs to run.
+pub(crate) struct BucketContext {
+    pub(crate) store: Arc<dyn MessageStore>,
+    pub(crate) category: Category,
+    /// The bucket consumer's options (its derived id and group).
+    pub(crate) options: ConsumerOptions,
+    pub(crate) handlers: Arc<Handlers>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) position_stream: StreamName,
+    pub(crate) lease: Lease,
+    /// The bucket had a recorded position when it was claimed.
+    pub(crate) resumes: bool,
+}
+
+/// How a bucket's run ended.
+#[derive(Debug)]
+pub(crate) enum BucketEnd {
+    /// Stopped when asked, and released if the claim still stood.
+    Stopped,
+    /// Someone else claimed it: a commit was refused (`refused`), or the
+    /// claim had already been overtaken when the bucket opened.
+    Lost {
+        /// A position commit was refused.
+        refused: bool,
+    },
+    /// A handler failed under `FailurePolicy::Stop`: the whole instance stops.
+    Failed(Error),
+}
+
+/// Runs the bucket until `token` is cancelled or it is lost.
+pub(crate) async fn run(context: BucketContext, token: CancellationToken) -> BucketEnd {
+    let mut subscription_options = context.options.subscription.clone();
+    if context.resumes {
+        subscription_options = subscription_options.with_start(StartPosition::Committed);
+    }
+    let store = context.store.as_ref();
+    let generation = context.lease.generation;
+    let opened = async {
+        let subscription = store
+            .subscribe(&context.category, subscription_options)
+            .await?;
+        // Versions only grow: if the stream is still at the claim, the
+        // subscription read it there and its commits expect it.
+        let version = store.stream_version(&context.position_stream).await?;
+        Ok::<_, message_store::Error>((version == Some(generation)).then_some(subscription))
+    };
+    let subscription = match opened.await {
+        Ok(Some(subscription)) => subscription,
+        Ok(None) => return BucketEnd::Lost { refused: false },
+        Err(error) => {
+            context.shared.update(|h| {
+                h.last_error = Some(format!("opening bucket {}: {error}", context.lease.bucket))
+            });
+            release(&context).await;
+            return BucketEnd::Stopped;
+        }
+    };
+    let health = Arc::new(Mutex::new(ConsumerHealth {
+        running: true,
+        position: subscription.position(),
+        ..ConsumerHealth::default()
+    }));
+    context
+        .shared
+        .register(context.lease.bucket, generation, health.clone());
+    let (progress, _watching) = tokio::sync::watch::channel(0);
+    let runner = Runner {
+        store: context.store.clone(),
+        category: context.category.clone(),
+        options: context.options.clone(),
+        handlers: context.handlers.clone(),
+        subscription,
+        token,
+        health,
+        progress,
+        claim: None,
+        lease: Some(context.lease.clone()),
+    };
+    let result = runner.run().await;
+    context.shared.unregister(context.lease.bucket);
+    match result {
+        Err(Error::Store(message_store::Error::PositionStreamInUse { .. })) => {
+            BucketEnd::Lost { refused: true }
+        }
+        Err(error @ Error::HandlerFailed { .. }) => {
+            release(&context).await;
+            BucketEnd::Failed(error)
+        }
+        Ok(_) => {
+            release(&context).await;
+            BucketEnd::Stopped
+        }
+        Err(error) => {
+            context
+                .shared
+                .update(|h| h.last_error = Some(error.to_string()));
+            release(&context).await;
+            BucketEnd::Stopped
+        }
+    }
+}
+
+/// Releases the bucket if the claim still stands; a few quick attempts,
+/// since a release that does not land only delays the next holder until
+/// this instance's next heartbeat leaves the bucket out.
+async fn release(context: &BucketContext) {
+    for attempt in 1..=3u32 {
+        match records::release(
+            context.store.as_ref(),
+            &context.position_stream,
+            context.lease.generation,
+            &context.lease.instance,
+        )
+        .await
+        {
+            Ok(released) => {
+                if released {
+                    context.shared.update(|h| h.releases += 1);
+                }
+                return;
+            }
+            Err(error) => {
+                context.shared.update(|h| {
+                    h.last_error = Some(format!(
+                        "releasing bucket {}: {error}",
+                        context.lease.bucket
+                    ))
+                });
+                tokio::time::sleep(Duration::from_millis(20) * attempt).await;
+            }
+        }
+    }
+}
