@@ -3,7 +3,6 @@
 //! handler runs, and its late commit is refused).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use message_store::{MessageStore, MessageStoreExt};
 use message_store_consumer::fleet::CLAIMED;
