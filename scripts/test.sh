@@ -4,8 +4,10 @@
 # the property tests and the doc tests.
 #
 # Set-up it does itself: starts the local PostgreSQL if it is down, fetches
-# genuine Message DB 1.3.1 with `npm pack` (once, into target/), gives the
-# run a unique database prefix and drops the run's databases at the end.
+# genuine Message DB 1.3.1 with `npm pack` (once, into target/), installs
+# and starts PgBouncer on 127.0.0.1 in transaction mode (scripts/pgbouncer.sh;
+# stopped at the end), gives the run a unique database prefix and drops the
+# run's databases at the end.
 # DATABASE_URL may point elsewhere: a server role that may create databases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,16 +42,22 @@ if [ ! -f "$mdb_dir/package/database/install.sh" ]; then
 fi
 export MESSAGE_DB_INSTALL="$PWD/$mdb_dir/package/database/install.sh"
 
-# 3. Drop this run's databases however the run ends.
+# 3. PgBouncer in transaction mode, for the fleet through a pooler.
+# shellcheck source=scripts/pgbouncer.sh
+. scripts/pgbouncer.sh
+pgbouncer_start
+
+# 4. Stop PgBouncer and drop this run's databases however the run ends.
 log=$(mktemp)
 cleanup() {
+  pgbouncer_stop
   rm -f "$log"
   psql "$DATABASE_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE '${MESSAGE_STORE_TEST_DB_PREFIX}%'" 2>/dev/null |
     while read -r db; do psql "$DATABASE_URL" -qc "DROP DATABASE \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
 
-# 4. The tests.
+# 5. The tests.
 status=0
 { cargo test --workspace --all-targets && cargo test --workspace --doc; } 2>&1 | tee "$log" || status=$?
 

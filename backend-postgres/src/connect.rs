@@ -85,6 +85,36 @@ impl PostgresStore {
     /// more connection, outside the pool, for LISTEN: count it when sizing
     /// the server's `max_connections`.
     pub async fn from_pool(pool: PgPool) -> Result<Self> {
+        Self::open(pool, false).await
+    }
+
+    /// Connects to `url` through a pooler in transaction mode (PgBouncer's
+    /// `pool_mode = transaction`), where consecutive round trips may reach
+    /// different server connections: every call runs as one explicit
+    /// transaction of unnamed statements (four round trips instead of one),
+    /// and subscriptions poll, since `LISTEN` needs a session. Reads,
+    /// writes, subscriptions, consumers and fleets work unchanged: none of
+    /// them keeps session state.
+    ///
+    /// The pooler must give server connections `message_store` on their
+    /// search path, since PgBouncer does not pass on the `options` startup
+    /// parameter: set it on the role (`ALTER ROLE message_store SET
+    /// search_path = message_store, public`) or with PgBouncer's
+    /// `connect_query`; the store checks it and says so if not. sqlx sends
+    /// `extra_float_digits` at startup: list it in PgBouncer's
+    /// `ignore_startup_parameters`.
+    pub async fn connect_behind_pooler(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(Error::backend)?;
+        Self::from_pool_behind_pooler(Self::pool_options().connect_lazy_with(options)).await
+    }
+
+    /// [`PostgresStore::from_pool`] for a pool whose connections go through a
+    /// pooler in transaction mode (see [`PostgresStore::connect_behind_pooler`]).
+    pub async fn from_pool_behind_pooler(pool: PgPool) -> Result<Self> {
+        Self::open(pool, true).await
+    }
+
+    async fn open(pool: PgPool, pooled: bool) -> Result<Self> {
         let options = pool.connect_options();
         let description = format!("PostgreSQL message store at {}", describe(&options));
         let database = options.get_database().unwrap_or_default().to_owned();
@@ -94,24 +124,27 @@ impl PostgresStore {
             probe(&options, timeout).await?;
         }
 
-        let version: String = sqlx::query_scalar("SELECT message_store.message_store_version()")
-            .fetch_one(&pool)
-            .await
-            .map_err(
-                |e| match e.as_database_error().and_then(|d| d.code()).as_deref() {
-                    Some("42883" | "3F000") => PostgresError::MissingMessageDb {
-                        database: database.clone(),
-                        detail: e.to_string(),
-                    }
-                    .into(),
-                    Some("42501") => PostgresError::PermissionDenied {
-                        role: role.clone(),
-                        detail: e.to_string(),
-                    }
-                    .into(),
-                    _ => crate::retry::classify(e, None),
-                },
-            )?;
+        let version: String = one_off(
+            &pool,
+            pooled,
+            sqlx::query_scalar("SELECT message_store.message_store_version()"),
+        )
+        .await
+        .map_err(
+            |e| match e.as_database_error().and_then(|d| d.code()).as_deref() {
+                Some("42883" | "3F000") => PostgresError::MissingMessageDb {
+                    database: database.clone(),
+                    detail: e.to_string(),
+                }
+                .into(),
+                Some("42501") => PostgresError::PermissionDenied {
+                    role: role.clone(),
+                    detail: e.to_string(),
+                }
+                .into(),
+                _ => crate::retry::classify(e, None),
+            },
+        )?;
         if !version_supported(&version) {
             return Err(PostgresError::UnsupportedVersion {
                 found: version,
@@ -120,21 +153,22 @@ impl PostgresStore {
             .into());
         }
 
-        let (search_path, notify, on_path): (String, bool, bool) = sqlx::query_as(
+        let settings = sqlx::query_as(
             "SELECT current_setting('search_path'),
                     EXISTS (SELECT 1 FROM pg_trigger
                             WHERE tgname = 'message_store_notify'
                               AND tgrelid = to_regclass('message_store.messages')),
                     'message_store' = ANY(current_schemas(false))",
-        )
-        .fetch_one(&pool)
-        .await
-        .map_err(|e| crate::retry::classify(e, None))?;
+        );
+        let (search_path, notify, on_path): (String, bool, bool) = one_off(&pool, pooled, settings)
+            .await
+            .map_err(|e| crate::retry::classify(e, None))?;
         if !on_path {
             return Err(PostgresError::SearchPath { search_path }.into());
         }
 
-        let notifier = notify.then(|| Arc::new(Notifier::new((*options).clone(), timeout)));
+        let notifier =
+            (notify && !pooled).then(|| Arc::new(Notifier::new((*options).clone(), timeout)));
         Ok(PostgresStore {
             inner: Arc::new(Inner {
                 warm: Warm::new(pool.clone()),
@@ -142,8 +176,64 @@ impl PostgresStore {
                 description,
                 version,
                 notifier,
+                pooled,
             }),
         })
+    }
+}
+
+/// Runs one query of the opening checks: on the pool directly, or behind a
+/// pooler as its own transaction of unnamed statements (see [`crate::pooler`]).
+async fn one_off<T, Q>(pool: &PgPool, pooled: bool, query: Q) -> Result<T, sqlx::Error>
+where
+    Q: OneOff<T>,
+{
+    if !pooled {
+        return query.run(pool).await;
+    }
+    let mut tx = pool.begin().await?;
+    let value = query.unnamed().run(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(value)
+}
+
+/// The two query shapes the opening checks use.
+trait OneOff<T>: Sized {
+    fn unnamed(self) -> Self;
+    async fn run<'c, E>(self, executor: E) -> Result<T, sqlx::Error>
+    where
+        E: sqlx::PgExecutor<'c>;
+}
+
+impl<'q, T> OneOff<T>
+    for sqlx::query::QueryScalar<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>
+where
+    T: Send + Unpin,
+    (T,): for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    fn unnamed(self) -> Self {
+        self.persistent(false)
+    }
+    async fn run<'c, E>(self, executor: E) -> Result<T, sqlx::Error>
+    where
+        E: sqlx::PgExecutor<'c>,
+    {
+        self.fetch_one(executor).await
+    }
+}
+
+impl<'q, T> OneOff<T> for sqlx::query::QueryAs<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>
+where
+    T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    fn unnamed(self) -> Self {
+        self.persistent(false)
+    }
+    async fn run<'c, E>(self, executor: E) -> Result<T, sqlx::Error>
+    where
+        E: sqlx::PgExecutor<'c>,
+    {
+        self.fetch_one(executor).await
     }
 }
 

@@ -28,6 +28,7 @@ mod convert;
 mod error;
 mod install;
 mod notify;
+mod pooler;
 mod retry;
 mod rows;
 mod warm;
@@ -54,6 +55,7 @@ pub use sqlx;
 
 use error::{map_error, WriteContext};
 use notify::Notifier;
+use pooler::leased;
 use retry::{read_with_retry, write_with_retry, Sent};
 use warm::Warm;
 
@@ -78,30 +80,6 @@ const WRITE_BATCH: &str = "SELECT message_store.write_message(m.id, $1, m.type, 
      FROM unnest($3::varchar[], $4::varchar[], $5::text[]::jsonb[], $6::text[]::jsonb[])
           WITH ORDINALITY AS m(id, type, data, metadata, ord)";
 
-/// Runs `$query.$fetch(connection)` on a connection leased from the store's
-/// warm set, and parks the connection again when the statement completed.
-/// With `sent = &Sent`, records whether the statement went out.
-macro_rules! leased {
-    ($store:expr, $query:expr, $fetch:ident) => {
-        async {
-            let mut conn = $store.inner.warm.lease().await?;
-            let result = $query.$fetch(&mut *conn).await;
-            conn.done(&result);
-            result
-        }
-    };
-    ($store:expr, $query:expr, $fetch:ident, sent = $sent:expr) => {
-        async {
-            $sent.set(false);
-            let mut conn = $store.inner.warm.lease().await?;
-            $sent.set(true);
-            let result = $query.$fetch(&mut *conn).await;
-            conn.done(&result);
-            result
-        }
-    };
-}
-
 /// A message store on PostgreSQL with Message DB. Cloning is cheap and
 /// shares the connection pool.
 #[derive(Clone)]
@@ -117,8 +95,11 @@ struct Inner {
     description: String,
     /// The version `message_store_version()` reported.
     version: String,
-    /// Present when the schema has our NOTIFY trigger.
+    /// Present when the schema has our NOTIFY trigger (and no pooler
+    /// stands between: `LISTEN` needs a session).
     notifier: Option<Arc<Notifier>>,
+    /// Behind a transaction-mode pooler (see [`pooler`]).
+    pooled: bool,
 }
 
 impl PostgresStore {

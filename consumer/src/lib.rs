@@ -35,6 +35,10 @@
 //!   report progress, and [`ConsumerHandle::caught_up`] resolves once
 //!   everything there is has been handled ([`Consumer::run_until_caught_up`]
 //!   handles what is there and stops: batch jobs and tests).
+//! * [`Consumer::start_fleet`] runs one instance of a **fleet**: any number
+//!   of instances sharing the category's buckets, which move between them
+//!   by themselves, with positions a stale owner cannot overwrite (the
+//!   [`fleet`] module has the protocol).
 //!
 //! ## Idempotent handlers
 //!

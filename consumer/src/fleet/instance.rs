@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -113,8 +114,10 @@ impl Instance {
                     next = next.min(Instant::now() + interval / 8);
                 }
                 () = tokio::time::sleep_until(next) => {
+                    // At a fixed rate: a slow tick must not space heartbeats out.
+                    let started = Instant::now();
                     self.tick().await;
-                    next = Instant::now() + interval;
+                    next = (started + interval).max(Instant::now());
                 }
             }
         }
@@ -219,13 +222,14 @@ impl Instance {
             });
             return;
         }
-        for bucket in 0..self.position_streams.len() {
-            let read = records::read_bucket(
-                self.store.as_ref(),
-                &self.position_streams[bucket],
-                &self.records[bucket],
-            )
-            .await;
+        // A few at a time: a tick must stay well inside a heartbeat interval.
+        let store = self.store.as_ref();
+        let mut reads = Vec::with_capacity(self.records.len());
+        for (stream, cached) in self.position_streams.iter().zip(&self.records) {
+            reads.push(records::read_bucket(store, stream, cached));
+        }
+        let read: Vec<_> = futures::stream::iter(reads).buffered(4).collect().await;
+        for (bucket, read) in read.into_iter().enumerate() {
             match read {
                 Ok(record) => self.records[bucket] = record,
                 Err(error) => return self.error("reading a bucket's claims", error),

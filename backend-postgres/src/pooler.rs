@@ -1,0 +1,68 @@
+//! How a call runs on a leased connection, directly or behind a
+//! transaction-mode pooler (PgBouncer's `pool_mode = transaction`).
+//!
+//! Directly, a call is one statement that sqlx prepares once per
+//! connection under a name and then runs in one round trip.
+//!
+//! Behind a pooler, a client's consecutive round trips may reach different
+//! server connections, and only an open transaction keeps one: named
+//! statements would be missing (or already taken) on the next server, and
+//! sqlx's unnamed ones are parsed in one round trip and run in the next.
+//! So each call is its own explicit transaction of unnamed statements:
+//! `BEGIN`, parse, run, `COMMIT`, four round trips, all on one server
+//! connection. Message DB's functions each run in their caller's
+//! transaction either way, so a call's effect is the same.
+
+/// Runs `$query.$fetch(connection)` on a connection leased from the store's
+/// warm set, and parks the connection again when the statement completed;
+/// behind a pooler, as an explicit transaction of unnamed statements. With
+/// `sent = &Sent`, records whether the statement went out.
+macro_rules! leased {
+    ($store:expr, $query:expr, $fetch:ident) => {
+        async {
+            let mut conn = $store.inner.warm.lease().await?;
+            let result = $crate::pooler::run!($store, conn, $query, $fetch);
+            conn.done(&result);
+            result
+        }
+    };
+    ($store:expr, $query:expr, $fetch:ident, sent = $sent:expr) => {
+        async {
+            $sent.set(false);
+            let mut conn = $store.inner.warm.lease().await?;
+            $sent.set(true);
+            let result = $crate::pooler::run!($store, conn, $query, $fetch);
+            conn.done(&result);
+            result
+        }
+    };
+}
+
+/// The statement itself, directly or in its own transaction.
+macro_rules! run {
+    ($store:expr, $conn:ident, $query:expr, $fetch:ident) => {
+        if $store.inner.pooled {
+            async {
+                let mut tx = sqlx::Connection::begin(&mut *$conn).await?;
+                match $query.persistent(false).$fetch(&mut *tx).await {
+                    Ok(value) => {
+                        tx.commit().await?;
+                        Ok(value)
+                    }
+                    Err(error) => {
+                        // Now, not on the connection's next use: until then
+                        // the pooler could give its server to nobody else.
+                        tx.rollback().await.ok();
+                        Err(error)
+                    }
+                }
+            }
+            .await
+        } else {
+            $query.$fetch(&mut *$conn).await
+        }
+    };
+}
+
+pub(crate) use leased;
+pub(crate) use run;
