@@ -61,7 +61,14 @@ pub fn admin_options() -> Option<PgConnectOptions> {
 async fn create_database(admin: &PgConnectOptions, variant: &str) -> String {
     let prefix =
         std::env::var("MESSAGE_STORE_TEST_DB_PREFIX").unwrap_or_else(|_| "ms_test".to_owned());
-    let name = format!("{prefix}_{}_{variant}", uuid::Uuid::new_v4().simple());
+    // Within PostgreSQL's 63 bytes, which it cuts longer names to (and
+    // PgBouncer, looking the cut name up, then finds no such database).
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let name = format!("{prefix}_{}_{variant}", &unique[..16]);
+    assert!(
+        name.len() <= 63,
+        "database name {name} is too long for PostgreSQL"
+    );
     let mut connection = admin
         .connect()
         .await

@@ -1,8 +1,10 @@
 //! The PostgreSQL figures, each next to its ceiling (pgbench on the same
 //! database) or its genuine Message DB reference, measured back to back:
-//! the databases here, the workloads in `writes`, `reads` and `consumers`.
+//! the databases here, the workloads in `writes`, `reads`, `consumers` and
+//! `fleet`.
 
 mod consumers;
+mod fleet;
 mod reads;
 mod writes;
 
@@ -176,6 +178,9 @@ pub async fn run(
     }
     if wanted("consumers") {
         figures.extend(consumers::run(&ours, &genuine, runs).await);
+    }
+    if wanted("fleet") {
+        figures.extend(fleet::run(&ours, runs).await);
     }
     figures
 }
