@@ -112,4 +112,5 @@ through_pgbouncer!(
     rolling_deploy_hands_buckets_over,
     crashed_fleet_instance_loses_nothing,
     paused_fleet_instance_late_commit_is_refused,
+    cut_off_fleet_instance_stops_before_the_takeover,
 );

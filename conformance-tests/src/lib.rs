@@ -155,6 +155,7 @@ macro_rules! __suite {
             fleet_options_are_checked,
             crashed_fleet_instance_loses_nothing,
             paused_fleet_instance_late_commit_is_refused,
+            cut_off_fleet_instance_stops_before_the_takeover,
         );
 
         #[test]

@@ -34,8 +34,12 @@ pub(crate) struct BucketContext {
 /// How a bucket's run ended.
 #[derive(Debug)]
 pub(crate) enum BucketEnd {
-    /// Stopped when asked, and released if the claim still stood.
-    Stopped,
+    /// Stopped when asked, and released if the claim still stood; `cut`
+    /// when its stop ran past the shutdown deadline.
+    Stopped {
+        /// The consumer's `ShutdownDeadline`, if it was cut.
+        cut: Option<Error>,
+    },
     /// Someone else claimed it: a commit was refused (`refused`), or the
     /// claim had already been overtaken when the bucket opened.
     Lost {
@@ -71,7 +75,7 @@ pub(crate) async fn run(context: BucketContext, token: CancellationToken) -> Buc
                 h.last_error = Some(format!("opening bucket {}: {error}", context.lease.bucket))
             });
             release(&context).await;
-            return BucketEnd::Stopped;
+            return BucketEnd::Stopped { cut: None };
         }
     };
     let health = Arc::new(Mutex::new(ConsumerHealth {
@@ -107,14 +111,18 @@ pub(crate) async fn run(context: BucketContext, token: CancellationToken) -> Buc
         }
         Ok(_) => {
             release(&context).await;
-            BucketEnd::Stopped
+            BucketEnd::Stopped { cut: None }
+        }
+        Err(cut @ Error::ShutdownDeadline { .. }) => {
+            release(&context).await;
+            BucketEnd::Stopped { cut: Some(cut) }
         }
         Err(error) => {
             context
                 .shared
                 .update(|h| h.last_error = Some(error.to_string()));
             release(&context).await;
-            BucketEnd::Stopped
+            BucketEnd::Stopped { cut: None }
         }
     }
 }

@@ -150,7 +150,9 @@ impl FleetHandle {
     /// Stops gracefully: each bucket finishes its message in flight and
     /// records its position (within the consumer's shutdown deadline) and
     /// is released, and the instance leaves the fleet, so the others take
-    /// its buckets over at once. Returns the final health.
+    /// its buckets over at once. Returns the final health, or
+    /// [`Error::ShutdownDeadline`](crate::Error::ShutdownDeadline) when a
+    /// bucket's handler or position write had to be dropped.
     pub async fn shutdown(self) -> Result<FleetHealth> {
         self.token.cancel();
         self.join().await

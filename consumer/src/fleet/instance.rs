@@ -1,40 +1,37 @@
-//! One instance of a fleet: the tick that renews its heartbeat, reads the
-//! fleet and the buckets, plans, and claims or gives up buckets; and its
-//! orderly exit.
+//! One instance of a fleet: its state, the loop that ticks, fences itself
+//! when its renewals stop landing and reaps its buckets' tasks, and its
+//! orderly exit. The tick itself is in `tick`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
-use futures::StreamExt;
-use tokio::task::JoinSet;
+use tokio::task::{Id, JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
-use super::bucket::{self, BucketContext, BucketEnd};
+use super::bucket::BucketEnd;
 use super::handle::{FleetHealth, Shared};
 use super::members::Members;
 use super::options::FleetOptions;
-use super::plan;
-use super::records::{self, BucketRecord, Heartbeat};
-use super::Lease;
+use super::records::{self, BucketRecord};
 use crate::error::{Error, Result};
 use crate::handlers::Handlers;
 use crate::options::ConsumerOptions;
 use message_store::{Category, ExpectedVersion, MessageStore, NewMessage, StreamName};
 
 /// A bucket this instance runs.
-struct Running {
-    generation: u64,
-    token: CancellationToken,
-    /// Asked to stop (given up or lost); listed until its task ends.
-    stopping: bool,
+pub(super) struct Running {
+    pub(super) generation: u64,
+    pub(super) token: CancellationToken,
+    /// Asked to stop (given up, lost or fenced); listed until its task ends.
+    pub(super) stopping: bool,
     /// Seen claimed by another instance (counted as lost already).
-    lost: bool,
+    pub(super) lost: bool,
 }
 
-/// Everything one instance keeps.
-pub(crate) struct Instance {
+/// What an instance is started with.
+pub(crate) struct Setup {
     pub(crate) store: Arc<dyn MessageStore>,
     pub(crate) category: Category,
     /// The bucket consumers' options, by bucket.
@@ -47,301 +44,170 @@ pub(crate) struct Instance {
     pub(crate) fleet_stream: StreamName,
     pub(crate) position_streams: Vec<StreamName>,
     pub(crate) members: Members,
-    pub(crate) records: Vec<BucketRecord>,
-    running: BTreeMap<u32, Running>,
-    tasks: JoinSet<(u32, BucketEnd)>,
+}
+
+/// Everything one instance keeps.
+pub(crate) struct Instance {
+    pub(super) setup: Setup,
+    pub(super) records: Vec<BucketRecord>,
+    pub(super) running: BTreeMap<u32, Running>,
+    pub(super) tasks: JoinSet<(u32, BucketEnd)>,
+    /// Which bucket each task runs, for a task that ends by panic or abort.
+    pub(super) task_buckets: HashMap<Id, u32>,
     /// When the last heartbeat that landed was sent.
-    renewed_at: Option<Instant>,
+    pub(super) renewed_at: Option<Instant>,
+    /// Its renewals stopped landing: it stopped its buckets and claims
+    /// nothing until one lands again; its heartbeats say it is not ready.
+    pub(super) fenced: bool,
     /// It has planned at least once (and so may hold buckets).
-    planned: bool,
-    fatal: Option<Error>,
+    pub(super) planned: bool,
+    pub(super) fatal: Option<Error>,
+    /// A bucket's stop that ran past its deadline, reported at the end.
+    pub(super) cut: Option<Error>,
 }
 
 impl Instance {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        store: Arc<dyn MessageStore>,
-        category: Category,
-        bucket_options: Vec<ConsumerOptions>,
-        fleet: FleetOptions,
-        instance: String,
-        handlers: Arc<Handlers>,
-        shared: Arc<Shared>,
-        token: CancellationToken,
-        fleet_stream: StreamName,
-        position_streams: Vec<StreamName>,
-        members: Members,
-    ) -> Self {
-        let records = vec![BucketRecord::default(); position_streams.len()];
+    pub(crate) fn new(setup: Setup) -> Self {
         Instance {
-            store,
-            category,
-            bucket_options,
-            fleet,
-            instance,
-            handlers,
-            shared,
-            token,
-            fleet_stream,
-            position_streams,
-            members,
-            records,
+            records: vec![BucketRecord::default(); setup.position_streams.len()],
+            setup,
             running: BTreeMap::new(),
             tasks: JoinSet::new(),
+            task_buckets: HashMap::new(),
             renewed_at: None,
+            fenced: false,
             planned: false,
             fatal: None,
+            cut: None,
         }
     }
 
-    fn error(&self, what: &str, error: impl std::fmt::Display) {
-        self.shared
+    pub(super) fn error(&self, what: &str, error: impl std::fmt::Display) {
+        self.setup
+            .shared
             .update(|h| h.last_error = Some(format!("{what}: {error}")));
+    }
+
+    pub(super) fn interval(&self) -> Duration {
+        self.setup.fleet.heartbeat_interval()
+    }
+
+    /// When the buckets must stop taking messages: a heartbeat interval
+    /// before the lease that others judge runs out, counted from the send
+    /// of the last renewal that landed (they saw it no earlier).
+    fn fence_at(&self) -> Option<Instant> {
+        let lease = self.setup.fleet.lease_duration();
+        self.renewed_at.map(|at| at + lease - self.interval())
+    }
+
+    /// When whatever still runs is dropped: before others may take over.
+    fn cut_at(&self) -> Option<Instant> {
+        let lease = self.setup.fleet.lease_duration();
+        self.renewed_at.map(|at| at + lease - self.interval() / 2)
+    }
+
+    /// True while the lease this instance last renewed leaves it time to act.
+    pub(super) fn renewed_recently(&self) -> bool {
+        !self.fenced && self.fence_at().is_some_and(|at| Instant::now() < at)
     }
 
     /// Ticks until shut down or stopped by a fatal error, then leaves.
     pub(crate) async fn run(mut self) -> Result<FleetHealth> {
-        let interval = self.fleet.heartbeat_interval();
+        let interval = self.interval();
         let mut next = Instant::now();
-        let token = self.token.clone();
+        let token = self.setup.token.clone();
+        let far = Instant::now() + Duration::from_secs(86_400 * 365);
         while self.fatal.is_none() {
+            let holding = self.running.values().any(|r| !r.stopping);
+            let fence_at = self.fence_at().filter(|_| holding).unwrap_or(far);
+            let cut_at = self
+                .cut_at()
+                .filter(|_| self.fenced && !self.running.is_empty())
+                .unwrap_or(far);
             tokio::select! {
                 biased;
                 () = token.cancelled() => break,
-                Some(ended) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                () = tokio::time::sleep_until(cut_at) => {
+                    // Past the point others may claim: nothing may still run.
+                    self.tasks.abort_all();
+                    while let Some(ended) = self.tasks.join_next_with_id().await {
+                        self.bucket_ended(ended);
+                    }
+                }
+                () = tokio::time::sleep_until(fence_at) => self.fence(),
+                Some(ended) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     self.bucket_ended(ended);
                     // Say so soon: the next holder waits for it.
                     next = next.min(Instant::now() + interval / 8);
                 }
                 () = tokio::time::sleep_until(next) => {
-                    // At a fixed rate: a slow tick must not space heartbeats out.
+                    // At a fixed rate, and never past the next fence or cut:
+                    // a slow or hung store must not hold the fencing up.
                     let started = Instant::now();
-                    self.tick().await;
+                    let limit = (started + interval).min(fence_at).min(cut_at);
+                    if tokio::time::timeout_at(limit, self.tick()).await.is_err() {
+                        self.error("a tick", "cut short (the store is slow or unreachable)");
+                    }
                     next = (started + interval).max(Instant::now());
                 }
             }
         }
         self.leave().await;
-        self.shared.update(|h| h.running = false);
-        match self.fatal.take() {
+        self.setup.shared.update(|h| h.running = false);
+        match self.fatal.take().or(self.cut.take()) {
             Some(error) => Err(error),
-            None => Ok(self.shared.snapshot()),
+            None => Ok(self.setup.shared.snapshot()),
         }
     }
 
-    fn bucket_ended(
-        &mut self,
-        ended: std::result::Result<(u32, BucketEnd), tokio::task::JoinError>,
-    ) {
-        let (bucket, end) = match ended {
-            Ok(ended) => ended,
+    /// Stops every bucket: the lease others see is about to run out.
+    fn fence(&mut self) {
+        self.fenced = true;
+        self.setup.shared.update(|h| h.expiries += 1);
+        let held: Vec<u32> = self.running.keys().copied().collect();
+        for bucket in held {
+            self.stop(bucket);
+        }
+    }
+
+    fn bucket_ended(&mut self, ended: std::result::Result<(Id, (u32, BucketEnd)), JoinError>) {
+        let (id, bucket, end) = match ended {
+            Ok((id, (bucket, end))) => (id, bucket, Some(end)),
             Err(join) => {
-                self.error("a bucket's task failed", join);
-                return;
+                if !join.is_cancelled() {
+                    self.error("a bucket's task failed", &join);
+                }
+                let Some(&bucket) = self.task_buckets.get(&join.id()) else {
+                    return;
+                };
+                (join.id(), bucket, None)
             }
         };
+        self.task_buckets.remove(&id);
         let counted = self.running.remove(&bucket).is_some_and(|r| r.lost);
         match end {
-            BucketEnd::Stopped => {}
-            BucketEnd::Lost { refused } => self.shared.update(|h| {
+            Some(BucketEnd::Stopped { cut: Some(cut) }) => {
+                self.cut.get_or_insert(cut);
+            }
+            Some(BucketEnd::Stopped { cut: None }) => {}
+            Some(BucketEnd::Lost { refused }) => self.setup.shared.update(|h| {
                 h.refused_commits += u64::from(refused);
                 h.losses += u64::from(!counted);
             }),
-            BucketEnd::Failed(error) => {
+            Some(BucketEnd::Failed(error)) => {
                 self.fatal.get_or_insert(error);
             }
+            // Aborted or panicked: nothing was released; its claim lapses
+            // once the heartbeats leave the bucket out.
+            None => self.setup.shared.unregister(bucket),
         }
     }
 
-    fn stop(&mut self, bucket: u32) {
+    pub(super) fn stop(&mut self, bucket: u32) {
         if let Some(running) = self.running.get_mut(&bucket) {
             running.stopping = true;
             running.token.cancel();
         }
-    }
-
-    async fn tick(&mut self) {
-        let sent = Instant::now();
-        let id = Uuid::new_v4();
-        let heartbeat = Heartbeat {
-            instance: self.instance.clone(),
-            buckets: self.fleet.buckets(),
-            lease_ms: u64::try_from(self.fleet.lease_duration().as_millis()).unwrap_or(u64::MAX),
-            running: self.running.keys().copied().collect(),
-        };
-        let written = self
-            .store
-            .write(
-                &self.fleet_stream,
-                vec![heartbeat.message().with_id(id)],
-                ExpectedVersion::Any,
-            )
-            .await;
-        match written {
-            Ok(_) => {
-                self.renewed_at = Some(sent);
-                self.shared.update(|h| h.renewals += 1);
-            }
-            Err(error) => {
-                self.shared.update(|h| h.renewal_failures += 1);
-                self.error("renewing the heartbeat", error);
-            }
-        }
-        let expired = self
-            .renewed_at
-            .is_none_or(|at| at.elapsed() > self.fleet.lease_duration());
-        if expired {
-            // Others may take the buckets over now: stop handling them.
-            let held: Vec<u32> = self
-                .running
-                .iter()
-                .filter(|(_, r)| !r.stopping)
-                .map(|(b, _)| *b)
-                .collect();
-            if !held.is_empty() {
-                self.shared.update(|h| h.expiries += 1);
-            }
-            for bucket in held {
-                self.stop(bucket);
-            }
-            return;
-        }
-        if let Err(error) = self.members.observe(self.store.as_ref(), id).await {
-            return self.error("reading the fleet", error);
-        }
-        let lease = self.fleet.lease_duration();
-        // A newcomer that counts differently stops before it claims
-        // anything; the instances already at work leave it out.
-        let mismatch = self.members.mismatch(self.fleet.buckets(), lease);
-        if let Some((instance, theirs)) = mismatch.filter(|_| !self.planned) {
-            self.fatal = Some(Error::FleetMismatch {
-                fleet: self.fleet_stream.as_str().to_owned(),
-                instance,
-                theirs,
-                ours: self.fleet.buckets(),
-            });
-            return;
-        }
-        // A few at a time: a tick must stay well inside a heartbeat interval.
-        let store = self.store.as_ref();
-        let mut reads = Vec::with_capacity(self.records.len());
-        for (stream, cached) in self.position_streams.iter().zip(&self.records) {
-            reads.push(records::read_bucket(store, stream, cached));
-        }
-        let read: Vec<_> = futures::stream::iter(reads).buffered(4).collect().await;
-        for (bucket, read) in read.into_iter().enumerate() {
-            match read {
-                Ok(record) => self.records[bucket] = record,
-                Err(error) => return self.error("reading a bucket's claims", error),
-            }
-        }
-        // A bucket claimed by someone since this instance claimed it is lost.
-        let lost: Vec<u32> = self
-            .running
-            .iter()
-            .filter(|(b, r)| {
-                !r.stopping
-                    && self.records[**b as usize]
-                        .claim
-                        .as_ref()
-                        .is_some_and(|c| c.generation > r.generation)
-            })
-            .map(|(b, _)| *b)
-            .collect();
-        for bucket in lost {
-            self.shared.update(|h| h.losses += 1);
-            if let Some(running) = self.running.get_mut(&bucket) {
-                running.lost = true;
-            }
-            self.stop(bucket);
-        }
-        self.plan_and_act().await;
-    }
-
-    async fn plan_and_act(&mut self) {
-        let lease = self.fleet.lease_duration();
-        let live = self
-            .members
-            .live(&self.instance, self.fleet.buckets(), lease);
-        self.planned = true;
-        let holders: Vec<Option<String>> = (0..self.fleet.buckets())
-            .map(|bucket| {
-                if self.running.contains_key(&bucket) {
-                    return Some(self.instance.clone());
-                }
-                let claim = self.records[bucket as usize].claim.as_ref()?;
-                (claim.instance != self.instance && self.members.holds(claim, bucket, lease))
-                    .then(|| claim.instance.clone())
-            })
-            .collect();
-        let target = plan::assign(&live, &holders);
-        self.shared.update(|h| h.members = live.clone());
-        let give_up: Vec<u32> = self
-            .running
-            .iter()
-            .filter(|(b, r)| !r.stopping && target[**b as usize] != self.instance)
-            .map(|(b, _)| *b)
-            .collect();
-        for bucket in give_up {
-            self.stop(bucket);
-        }
-        for bucket in 0..self.fleet.buckets() {
-            let index = bucket as usize;
-            if target[index] == self.instance && holders[index].is_none() {
-                self.claim(bucket).await;
-            }
-        }
-    }
-
-    async fn claim(&mut self, bucket: u32) {
-        let index = bucket as usize;
-        let record = self.records[index].clone();
-        let stream = &self.position_streams[index];
-        let claimed =
-            records::claim(self.store.as_ref(), stream, record.version, &self.instance).await;
-        let (generation, resumes) = match claimed {
-            Ok(Some(claimed)) => claimed,
-            Ok(None) => return, // someone wrote first; the next tick sees who
-            Err(error) => return self.error("claiming a bucket", error),
-        };
-        let taken_over = record
-            .claim
-            .as_ref()
-            .is_some_and(|c| c.instance != self.instance);
-        self.shared.update(|h| {
-            if taken_over {
-                h.takeovers += 1;
-            } else {
-                h.claims += 1;
-            }
-        });
-        let token = CancellationToken::new();
-        let context = BucketContext {
-            store: self.store.clone(),
-            category: self.category.clone(),
-            options: self.bucket_options[index].clone(),
-            handlers: self.handlers.clone(),
-            shared: self.shared.clone(),
-            position_stream: stream.clone(),
-            lease: Lease {
-                bucket,
-                buckets: self.fleet.buckets(),
-                generation,
-                instance: self.instance.clone(),
-            },
-            resumes,
-        };
-        let run = bucket::run(context, token.clone());
-        self.tasks.spawn(async move { (bucket, run.await) });
-        self.running.insert(
-            bucket,
-            Running {
-                generation,
-                token,
-                stopping: false,
-                lost: false,
-            },
-        );
     }
 
     /// Stops every bucket (each drains and releases), then appends `Left`.
@@ -352,28 +218,36 @@ impl Instance {
         }
         // Each bucket stops within the consumer's shutdown deadline; a
         // release stuck on a dead store is not waited for past a lease more.
-        let bound = self.bucket_options[0].shutdown_deadline() + self.fleet.lease_duration();
+        let deadline = self.setup.bucket_options[0].shutdown_deadline();
+        let bound = deadline + self.setup.fleet.lease_duration();
         let drained = tokio::time::timeout(bound, async {
-            while let Some(ended) = self.tasks.join_next().await {
+            while let Some(ended) = self.tasks.join_next_with_id().await {
                 self.bucket_ended(ended);
             }
         })
         .await;
         if drained.is_err() {
             self.tasks.abort_all();
-            self.error(
-                "leaving the fleet",
-                "buckets still stopping at the deadline were dropped",
-            );
+            while let Some(ended) = self.tasks.join_next_with_id().await {
+                self.bucket_ended(ended);
+            }
+            self.cut.get_or_insert(Error::ShutdownDeadline {
+                category: self.setup.category.as_str().to_owned(),
+                deadline: bound,
+                abandoned: None,
+                handled: None,
+                recorded: None,
+            });
         }
         let left = NewMessage::new(
             records::LEFT,
-            serde_json::json!({ "instance": self.instance }),
+            serde_json::json!({ "instance": self.setup.instance }),
         );
-        let write = self
-            .store
-            .write(&self.fleet_stream, vec![left], ExpectedVersion::Any);
-        match tokio::time::timeout(self.fleet.lease_duration(), write).await {
+        let write =
+            self.setup
+                .store
+                .write(&self.setup.fleet_stream, vec![left], ExpectedVersion::Any);
+        match tokio::time::timeout(self.setup.fleet.lease_duration(), write).await {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => self.error("leaving the fleet", error),
             Err(_) => self.error("leaving the fleet", "timed out"),

@@ -1,9 +1,10 @@
 //! Who is in the fleet, as the fleet stream shows it: each instance's last
 //! heartbeat, judged in the store's time.
 //!
-//! An instance is live while the store's timestamp of its last heartbeat
-//! is at most one lease duration older than the timestamp of this
-//! instance's own latest heartbeat. Both timestamps come from the store's
+//! An instance is live while it says it is ready and the store's
+//! timestamp of its last heartbeat is at most its lease duration (the one
+//! its heartbeat gives) older than the timestamp of this instance's own
+//! latest heartbeat. Both timestamps come from the store's
 //! clock, so no two machines' clocks are ever compared; while this
 //! instance cannot write a heartbeat, its reference time stands still and
 //! nobody expires in its eyes.
@@ -18,8 +19,9 @@ use super::records::{Claim, Heartbeat, HEARTBEAT, LEFT};
 use message_store::{Message, MessageStore, Result, StreamName, StreamRead};
 
 const PAGE: u64 = 100;
-/// How far back a joining instance reads heartbeats, in pages.
-const MAX_PAGES_BACK: usize = 50;
+/// How far back a joining instance reads heartbeats at most, in pages: far
+/// more than a lease's worth of heartbeats of any fleet (3 per instance).
+const MAX_PAGES_BACK: usize = 1000;
 
 #[derive(Debug, Clone)]
 struct Seen {
@@ -45,7 +47,8 @@ fn lease_span(lease: Duration) -> chrono::Duration {
 
 impl Members {
     /// Reads the recent part of the fleet stream: back from its end until
-    /// heartbeats are two lease durations older than its last one.
+    /// heartbeats are two lease durations older than its last one (the
+    /// longest lease among them or this instance's).
     pub(crate) async fn open(
         store: &dyn MessageStore,
         stream: StreamName,
@@ -63,6 +66,7 @@ impl Members {
         let mut pages = Vec::new();
         let mut end = version + 1;
         let mut newest = None;
+        let mut longest = lease;
         while pages.len() < MAX_PAGES_BACK {
             let start = end.saturating_sub(PAGE);
             let read = StreamRead::new()
@@ -70,8 +74,13 @@ impl Members {
                 .with_batch_size(end - start);
             let page = store.read_stream(&members.stream, read).await?;
             newest = newest.or(page.last().map(|m| m.time));
+            for message in &page {
+                if let Ok(heartbeat) = message.decode::<Heartbeat>() {
+                    longest = longest.max(Duration::from_millis(heartbeat.lease_ms));
+                }
+            }
             let old_enough = match (page.first(), newest) {
-                (Some(first), Some(newest)) => first.time < newest - lease_span(lease) * 2,
+                (Some(first), Some(newest)) => first.time < newest - lease_span(longest) * 2,
                 _ => true,
             };
             pages.push(page);
@@ -132,22 +141,26 @@ impl Members {
         );
     }
 
-    fn is_live(&self, instance: &str, lease: Duration) -> bool {
+    fn is_live(&self, instance: &str) -> bool {
         let (Some(seen), Some(now)) = (self.seen.get(instance), self.now) else {
             return false;
         };
-        !seen.left && now - seen.time <= lease_span(lease)
+        let Some(heartbeat) = seen.heartbeat.as_ref().filter(|_| !seen.left) else {
+            return false;
+        };
+        let lease = Duration::from_millis(heartbeat.lease_ms);
+        heartbeat.ready && now - seen.time <= lease_span(lease)
     }
 
     /// The live instances that count `buckets` buckets, `me` among them,
     /// sorted (one that counts differently is not planned with).
-    pub(crate) fn live(&self, me: &str, buckets: u32, lease: Duration) -> Vec<String> {
+    pub(crate) fn live(&self, me: &str, buckets: u32) -> Vec<String> {
         let mut live: Vec<String> = self
             .seen
             .iter()
             .filter(|(i, seen)| {
                 *i != me
-                    && self.is_live(i, lease)
+                    && self.is_live(i)
                     && seen
                         .heartbeat
                         .as_ref()
@@ -162,8 +175,8 @@ impl Members {
 
     /// True when `claim` of `bucket` stands: its instance is live and has
     /// not said since the claim that it no longer runs the bucket.
-    pub(crate) fn holds(&self, claim: &Claim, bucket: u32, lease: Duration) -> bool {
-        if !self.is_live(&claim.instance, lease) {
+    pub(crate) fn holds(&self, claim: &Claim, bucket: u32) -> bool {
+        if !self.is_live(&claim.instance) {
             return false;
         }
         let seen = &self.seen[&claim.instance];
@@ -174,10 +187,10 @@ impl Members {
     }
 
     /// A live instance that counts the buckets differently, if any.
-    pub(crate) fn mismatch(&self, buckets: u32, lease: Duration) -> Option<(String, u32)> {
+    pub(crate) fn mismatch(&self, buckets: u32) -> Option<(String, u32)> {
         self.seen.iter().find_map(|(instance, seen)| {
             let theirs = seen.heartbeat.as_ref()?.buckets;
-            (theirs != buckets && self.is_live(instance, lease)).then(|| (instance.clone(), theirs))
+            (theirs != buckets && self.is_live(instance)).then(|| (instance.clone(), theirs))
         })
     }
 }

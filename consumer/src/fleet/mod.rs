@@ -54,15 +54,20 @@
 //!
 //! # Time
 //!
-//! No two machines' clocks are compared. An instance is live while the
-//! store's timestamp of its last heartbeat is at most one lease duration
-//! older than that of the observer's own latest heartbeat: both are the
-//! store's clock. An instance holds a bucket while its claim is the last
-//! one, it is live, and no heartbeat it wrote after the claim leaves the
-//! bucket out. An instance that has not renewed its heartbeat for a lease
-//! duration by its own clock (from the moment it sent the last one that
-//! succeeded) stops its buckets: observers see its last heartbeat no
-//! earlier than it was sent, so it stops before anyone may take over.
+//! No two machines' clocks are compared. An instance is live while its
+//! heartbeats say it is ready and the store's timestamp of its last one is
+//! at most its lease duration (the one its heartbeat gives) older than that
+//! of the observer's own latest heartbeat: both are the store's clock. An
+//! instance holds a bucket while its claim is the last one, it is live, and
+//! no heartbeat it wrote after the claim leaves the bucket out.
+//!
+//! An instance fences itself by its own clock, counted from the moment it
+//! sent the last heartbeat that landed (observers saw that heartbeat no
+//! earlier): at `L - L/3` its buckets take no more messages (and it says it
+//! is not ready until a heartbeat lands in time again), at `L - L/6` a
+//! handler still running is dropped, so nothing of it runs when others may
+//! take over at `L`. A tick never runs past those moments, so a store call
+//! that hangs does not hold the fence up.
 //!
 //! # Timings, with lease duration `L`
 //!
@@ -82,15 +87,17 @@
 //!   claimed once its last heartbeat is `L` old in the store's time: within
 //!   `L + 2 × L/3`. Messages it handled after its last recorded position
 //!   are delivered again (at least once).
-//! * **Pause** (a stopped process, a long GC, a partition from the store):
-//!   its buckets are taken over after `L`; when it resumes, its handler in
-//!   flight may finish, but its next commit is refused, so it stops
-//!   handling the bucket, and the new owner has delivered again from the
-//!   last position recorded before the claim. Handlers that write
-//!   elsewhere fence those writes with the generation.
-//! * **Slow store:** calls that take longer than `L` make an instance miss
-//!   renewals; it stops its buckets and claims them again once its
-//!   heartbeats land.
+//! * **Pause** (a stopped process, a long GC): its buckets are taken over
+//!   after `L`; when it resumes, its handler in flight may finish, but its
+//!   next commit is refused (or its fence, now past, drops the bucket
+//!   first), so it stops handling the bucket, and the new owner has
+//!   delivered again from the last position recorded before the claim.
+//!   Handlers that write elsewhere fence those writes with the generation.
+//! * **Partition from the store, or a slow store:** an instance whose
+//!   renewals do not land stops taking messages at `L - L/3` and drops its
+//!   handler in flight at `L - L/6`; others take over at `L`. Once its
+//!   heartbeats land in time again it rejoins, and the plan gives it its
+//!   share.
 //!
 //! A clock step of the store's server (not a steady drift) can shorten a
 //! lease; fencing still refuses stale commits.
@@ -103,12 +110,11 @@ mod options;
 mod plan;
 mod records;
 mod start;
+mod tick;
 
 pub use handle::{BucketHealth, FleetHandle, FleetHealth};
 pub use options::{FleetOptions, DEFAULT_BUCKETS, DEFAULT_LEASE_DURATION};
 pub use records::{CLAIMED, HEARTBEAT, LEFT, RELEASED};
-
-pub(crate) use instance::Instance;
 
 /// The bucket a fleet handler runs in, and its generation.
 #[derive(Debug, Clone, PartialEq, Eq)]

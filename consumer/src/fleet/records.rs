@@ -32,6 +32,14 @@ pub(crate) struct Heartbeat {
     pub(crate) lease_ms: u64,
     /// The buckets it runs now.
     pub(crate) running: Vec<u32>,
+    /// False while its own renewals are not landing in time: it holds
+    /// nothing and is not to be planned with.
+    #[serde(default = "ready_by_default")]
+    pub(crate) ready: bool,
+}
+
+fn ready_by_default() -> bool {
+    true
 }
 
 impl Heartbeat {
@@ -119,6 +127,21 @@ pub(crate) async fn claim(
     version: Option<u64>,
     instance: &str,
 ) -> Result<Option<(u64, bool)>> {
+    let expected = ExpectedVersion::from_version(version);
+    let (written, position) = transfer_at(store, stream, CLAIMED, instance, expected).await?;
+    Ok(written.map(|generation| (generation, position.is_some())))
+}
+
+/// Appends a claim or a release carrying the bucket's recorded position,
+/// expecting `expected`: the record's position and the recorded position,
+/// or no record when someone else wrote first.
+async fn transfer_at(
+    store: &dyn MessageStore,
+    stream: &StreamName,
+    kind: &str,
+    instance: &str,
+    expected: ExpectedVersion,
+) -> Result<(Option<u64>, Option<u64>)> {
     let position = message_store::backend::read_committed_position(store, stream)
         .await?
         .position;
@@ -126,17 +149,10 @@ pub(crate) async fn claim(
         instance: instance.to_owned(),
         position,
     };
-    let message = NewMessage::new(CLAIMED, json!(record));
-    match store
-        .write(
-            stream,
-            vec![message],
-            ExpectedVersion::from_version(version),
-        )
-        .await
-    {
-        Ok(generation) => Ok(Some((generation, position.is_some()))),
-        Err(Error::WrongExpectedVersion { .. }) => Ok(None),
+    let message = NewMessage::new(kind, json!(record));
+    match store.write(stream, vec![message], expected).await {
+        Ok(written) => Ok((Some(written), position)),
+        Err(Error::WrongExpectedVersion { .. }) => Ok((None, position)),
         Err(other) => Err(other),
     }
 }
@@ -156,20 +172,7 @@ pub(crate) async fn release(
     if standing.claim.map(|c| c.generation) != Some(generation) {
         return Ok(false);
     }
-    let position = message_store::backend::read_committed_position(store, stream)
-        .await?
-        .position;
-    let record = Transfer {
-        instance: instance.to_owned(),
-        position,
-    };
-    let message = NewMessage::new(RELEASED, json!(record));
-    match store
-        .write(stream, vec![message], ExpectedVersion::Exact(last.position))
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(Error::WrongExpectedVersion { .. }) => Ok(false),
-        Err(other) => Err(other),
-    }
+    let expected = ExpectedVersion::Exact(last.position);
+    let (written, _) = transfer_at(store, stream, RELEASED, instance, expected).await?;
+    Ok(written.is_some())
 }

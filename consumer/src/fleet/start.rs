@@ -6,9 +6,9 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::handle::{FleetHandle, FleetHealth, Shared};
+use super::instance::{Instance, Setup};
 use super::members::Members;
 use super::options::FleetOptions;
-use super::Instance;
 use crate::error::Result;
 use crate::options::ConsumerOptions;
 use crate::{group_member_id, Consumer};
@@ -105,19 +105,19 @@ impl Consumer {
             }
         });
         let token = CancellationToken::new();
-        let run = Instance::new(
-            store.clone(),
-            self.category,
+        let run = Instance::new(Setup {
+            store: store.clone(),
+            category: self.category,
             bucket_options,
             fleet,
-            instance.clone(),
-            Arc::new(self.handlers),
-            shared.clone(),
-            token.clone(),
+            instance: instance.clone(),
+            handlers: Arc::new(self.handlers),
+            shared: shared.clone(),
+            token: token.clone(),
             fleet_stream,
             position_streams,
             members,
-        )
+        })
         .run();
         Ok(FleetHandle {
             token,

@@ -5,15 +5,19 @@
 //!
 //! - `sharing`: instances that join and leave (four at once, a rolling
 //!   deploy, a standby, options);
-//! - `faults`: an instance that crashes, one that pauses.
+//! - `faults`: an instance that crashes;
+//! - `stale`: an instance that pauses whole, one cut off from the store.
 //!
 //! Leases are short ([`LEASE`]), so takeovers happen within a second.
 
+mod bridge;
 mod faults;
 mod sharing;
+mod stale;
 
 pub use faults::*;
 pub use sharing::*;
+pub use stale::*;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -45,6 +49,19 @@ struct Handling {
 struct Log(Arc<Mutex<Vec<Handling>>>);
 
 impl Log {
+    /// Logs `message` as handled now, under the running handler's lease.
+    fn record(&self, message: &Message) {
+        let lease = current_lease().expect("a fleet handler runs under a lease");
+        self.0.lock().unwrap().push(Handling {
+            instance: lease.instance,
+            bucket: lease.bucket,
+            generation: lease.generation,
+            stream: message.stream_name.to_string(),
+            position: message.position,
+            at: Instant::now(),
+        });
+    }
+
     fn entries(&self) -> Vec<Handling> {
         self.0.lock().unwrap().clone()
     }
@@ -87,15 +104,7 @@ fn logging(category: &Category, log: &Log, position_update_interval: u64) -> Con
         .on_any(move |message: Message| {
             let log = log.clone();
             async move {
-                let lease = current_lease().expect("a fleet handler runs under a lease");
-                log.0.lock().unwrap().push(Handling {
-                    instance: lease.instance,
-                    bucket: lease.bucket,
-                    generation: lease.generation,
-                    stream: message.stream_name.to_string(),
-                    position: message.position,
-                    at: Instant::now(),
-                });
+                log.record(&message);
                 HandlerResult::Ok(())
             }
         })
