@@ -141,6 +141,7 @@ macro_rules! __suite {
             lag_of_consumer_group_members_reaches_zero,
             lag_counts_only_the_messages_a_correlation_consumer_handles,
             second_consumer_with_the_same_id_is_refused_or_stopped,
+            second_consumer_with_the_same_id_stands_by,
             caught_up_resolves_once_everything_there_is_was_handled,
             run_until_caught_up_handles_what_is_there_and_stops,
             caught_up_fails_when_the_consumer_stops_first,

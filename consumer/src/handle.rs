@@ -54,8 +54,7 @@ impl ConsumerHealth {
 #[derive(Debug)]
 pub struct ConsumerHandle {
     pub(crate) token: CancellationToken,
-    pub(crate) task: JoinHandle<Result<ConsumerHealth>>,
-    pub(crate) claim: crate::live::Claim,
+    pub(crate) run: Run,
     pub(crate) health: Arc<Mutex<ConsumerHealth>>,
     /// Changes whenever the health does; closed when the consumer stopped.
     pub(crate) progress: watch::Receiver<u64>,
@@ -63,6 +62,21 @@ pub struct ConsumerHandle {
     pub(crate) category: Category,
     /// The consumer's reads (its filters), for counting its lag.
     pub(crate) read: SubscribeOptions,
+}
+
+/// How the consumer runs.
+#[derive(Debug)]
+pub(crate) enum Run {
+    /// Its loop, on a position stream held in this process only.
+    Alone {
+        task: JoinHandle<Result<ConsumerHealth>>,
+        claim: crate::live::Claim,
+    },
+    /// A one-bucket fleet instance: it runs while it holds the lease, and
+    /// stands by otherwise.
+    Leased {
+        task: JoinHandle<Result<crate::fleet::FleetHealth>>,
+    },
 }
 
 impl ConsumerHandle {
@@ -86,30 +100,57 @@ impl ConsumerHandle {
     /// is shut down through its token (then within its shutdown deadline,
     /// as [`ConsumerHandle::shutdown`]).
     pub async fn join(self) -> Result<ConsumerHealth> {
-        match self.task.await {
-            Ok(result) => result,
-            Err(join) => Err(message_store::Error::backend(join).into()),
-        }
+        let joined = match self.run {
+            Run::Alone { task, .. } => task.await,
+            Run::Leased { task } => match task.await {
+                Ok(Ok(_)) => Ok(Ok(self
+                    .health
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone())),
+                Ok(Err(error)) => Ok(Err(error)),
+                Err(join) => Err(join),
+            },
+        };
+        let mut health =
+            joined.map_err(|join| Error::from(message_store::Error::backend(join)))??;
+        health.running = false;
+        Ok(health)
     }
 
     /// Stops at once, without recording the position (as a crash would).
-    /// The position stream is free for a new consumer right away.
+    /// Alone, the position stream is free for a new consumer right away;
+    /// leased, a standby takes over once the lease runs out.
     pub fn abort(&self) {
-        self.task.abort();
-        self.claim.release();
+        match &self.run {
+            Run::Alone { task, claim } => {
+                task.abort();
+                claim.release();
+            }
+            Run::Leased { task } => task.abort(),
+        }
     }
 
     /// True once the consumer stopped.
     pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
+        match &self.run {
+            Run::Alone { task, .. } => task.is_finished(),
+            Run::Leased { task } => task.is_finished(),
+        }
     }
 
-    /// A snapshot of the consumer's health.
+    /// A snapshot of the consumer's health. A standby (a consumer whose
+    /// lease another instance holds) is running and has nothing in flight.
     pub fn health(&self) -> ConsumerHealth {
-        self.health
+        let mut health = self
+            .health
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone();
+        if let Run::Leased { .. } = self.run {
+            health.running = !self.is_finished();
+        }
+        health
     }
 
     /// Resolves once the consumer has handled (or parked) every message

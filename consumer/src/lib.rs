@@ -208,17 +208,31 @@ impl Consumer {
         &self.category
     }
 
-    /// Validates the options, opens the subscription (reading the recorded
-    /// position) and starts consuming on the current Tokio runtime. Invalid
-    /// options and a failure to open are returned here.
+    /// Validates the options and starts consuming on the current Tokio
+    /// runtime. Invalid options are returned here.
     ///
-    /// A second consumer on the position stream of one running in this
-    /// process on the same store (the same consumer id, or none twice) is
-    /// refused with [`message_store::Error::PositionStreamInUse`]; one in another process
-    /// is stopped with that error at its first position write.
+    /// A consumer with an id holds its position stream through a lease in
+    /// the store (a one-bucket [fleet](crate::fleet), with the
+    /// [`lease_duration`](ConsumerOptions::with_lease_duration)): a second
+    /// instance under the same id, in this process or another, waits as a
+    /// standby (running, handling nothing) and takes over when the first
+    /// shuts down, or once its lease runs out when it dies. Its handle's
+    /// [`health`](ConsumerHandle::health), [`lag`](ConsumerHandle::lag) and
+    /// [`caught_up`](ConsumerHandle::caught_up) follow whichever instance
+    /// works: a standby's `caught_up` waits until it has taken over.
+    ///
+    /// Without an id, or with [`with_standby(false)`](ConsumerOptions::with_standby),
+    /// it opens the subscription here (a failure to open is returned) and
+    /// runs at once. A second such consumer on the same position stream in
+    /// this process on the same store is refused with
+    /// [`message_store::Error::PositionStreamInUse`]; one in another process is
+    /// stopped with that error at its first position write.
     pub async fn start<S: MessageStore>(self, store: S) -> Result<ConsumerHandle> {
         self.options.validate()?;
         let store: Arc<dyn MessageStore> = Arc::new(store);
+        if self.options.standby && self.options.subscription.consumer_id().is_some() {
+            return self.start_leased(store).await;
+        }
         let position_stream = self
             .category
             .position_stream(self.options.subscription.consumer_id())?;
@@ -248,12 +262,39 @@ impl Consumer {
         });
         Ok(ConsumerHandle {
             token,
-            task,
-            claim,
+            run: handle::Run::Alone { task, claim },
             health,
             progress: watching,
             store,
             category: self.category,
+            read,
+        })
+    }
+
+    /// Starts the consumer as the one bucket of a fleet under its id.
+    async fn start_leased(self, store: Arc<dyn MessageStore>) -> Result<ConsumerHandle> {
+        let health = Arc::new(Mutex::new(ConsumerHealth {
+            running: true,
+            ..ConsumerHealth::default()
+        }));
+        let (progress, watching) = tokio::sync::watch::channel(0);
+        let sink = fleet::Sink {
+            health: health.clone(),
+            progress,
+        };
+        let fleet = fleet::FleetOptions::new()
+            .with_buckets(1)
+            .with_lease_duration(self.options.lease_duration);
+        let category = self.category.clone();
+        let read = self.options.subscription.clone();
+        let running = self.launch(store.clone(), fleet, Some(sink)).await?;
+        Ok(ConsumerHandle {
+            token: running.token,
+            run: handle::Run::Leased { task: running.task },
+            health,
+            progress: watching,
+            store,
+            category,
             read,
         })
     }

@@ -124,6 +124,8 @@ pub struct ConsumerOptions {
     pub(crate) backend_backoff: Duration,
     pub(crate) handler_timeout: Option<Duration>,
     pub(crate) shutdown_deadline: Duration,
+    pub(crate) standby: bool,
+    pub(crate) lease_duration: Duration,
 }
 
 /// The default [`ConsumerOptions::shutdown_deadline`]: 25 s, inside the 30 s
@@ -140,6 +142,8 @@ impl Default for ConsumerOptions {
             backend_backoff: Duration::from_secs(5),
             handler_timeout: None,
             shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
+            standby: true,
+            lease_duration: crate::fleet::DEFAULT_LEASE_DURATION,
         }
     }
 }
@@ -207,6 +211,37 @@ impl ConsumerOptions {
         self
     }
 
+    /// Whether [`Consumer::start`](crate::Consumer::start) of a consumer
+    /// with an id holds its position stream through a lease (on by
+    /// default): a second instance under the same id then waits as a
+    /// standby and takes over when the first stops, or once its lease runs
+    /// out when it dies. Off: it starts at once, as Eventide's consumers
+    /// do, and a second instance elsewhere handles the same messages until
+    /// one of them commits and the other stops with `PositionStreamInUse`.
+    pub fn with_standby(mut self, standby: bool) -> Self {
+        self.standby = standby;
+        self
+    }
+
+    /// The standby lease's duration (default
+    /// [`DEFAULT_LEASE_DURATION`](crate::fleet::DEFAULT_LEASE_DURATION), at
+    /// least 30 ms): how long a consumer that died keeps its position stream
+    /// before a standby takes over (a graceful shutdown hands over at once).
+    pub fn with_lease_duration(mut self, lease: Duration) -> Self {
+        self.lease_duration = lease;
+        self
+    }
+
+    /// Whether a consumer with an id stands by behind a live one.
+    pub fn standby(&self) -> bool {
+        self.standby
+    }
+
+    /// The standby lease's duration.
+    pub fn lease_duration(&self) -> Duration {
+        self.lease_duration
+    }
+
     /// The subscription's options.
     pub fn subscription(&self) -> &SubscribeOptions {
         &self.subscription
@@ -258,6 +293,9 @@ impl ConsumerOptions {
         }
         if self.shutdown_deadline.is_zero() {
             return Err(invalid("shutdown_deadline", "must be longer than zero"));
+        }
+        if self.lease_duration < Duration::from_millis(30) {
+            return Err(invalid("lease_duration", "must be at least 30 ms"));
         }
         if self.on_failure == FailurePolicy::Park && self.subscription.consumer_id().is_none() {
             return Err(invalid(

@@ -2,7 +2,7 @@
 //! claim still stands, run the consumer loop on it, and release it when
 //! asked to stop.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -29,6 +29,19 @@ pub(crate) struct BucketContext {
     pub(crate) lease: Lease,
     /// The bucket had a recorded position when it was claimed.
     pub(crate) resumes: bool,
+    /// The fleet's lease duration (a release is not waited for longer).
+    pub(crate) lease_duration: std::time::Duration,
+    /// Where a plain consumer's handle watches its one bucket, whichever
+    /// generation runs it.
+    pub(crate) sink: Option<Sink>,
+}
+
+/// The health and progress signal a plain consumer's handle reads, kept
+/// across the generations of its one bucket.
+#[derive(Debug, Clone)]
+pub(crate) struct Sink {
+    pub(crate) health: Arc<Mutex<ConsumerHealth>>,
+    pub(crate) progress: tokio::sync::watch::Sender<u64>,
 }
 
 /// How a bucket's run ended.
@@ -78,15 +91,29 @@ pub(crate) async fn run(context: BucketContext, token: CancellationToken) -> Buc
             return BucketEnd::Stopped { cut: None };
         }
     };
-    let health = Arc::new(Mutex::new(ConsumerHealth {
-        running: true,
-        position: subscription.position(),
-        ..ConsumerHealth::default()
-    }));
+    let (health, progress) = match &context.sink {
+        Some(sink) => {
+            let mut health = sink.health.lock().unwrap_or_else(PoisonError::into_inner);
+            health.running = true;
+            health.position = subscription.position();
+            drop(health);
+            (sink.health.clone(), sink.progress.clone())
+        }
+        None => {
+            let health = ConsumerHealth {
+                running: true,
+                position: subscription.position(),
+                ..ConsumerHealth::default()
+            };
+            (
+                Arc::new(Mutex::new(health)),
+                tokio::sync::watch::channel(0).0,
+            )
+        }
+    };
     context
         .shared
         .register(context.lease.bucket, generation, health.clone());
-    let (progress, _watching) = tokio::sync::watch::channel(0);
     let runner = Runner {
         store: context.store.clone(),
         category: context.category.clone(),
@@ -113,10 +140,9 @@ pub(crate) async fn run(context: BucketContext, token: CancellationToken) -> Buc
             release(&context).await;
             BucketEnd::Stopped { cut: None }
         }
-        Err(cut @ Error::ShutdownDeadline { .. }) => {
-            release(&context).await;
-            BucketEnd::Stopped { cut: Some(cut) }
-        }
+        // Cut at its deadline (a stuck handler, a store that does not
+        // answer): no release to wait for; the lease lapses instead.
+        Err(cut @ Error::ShutdownDeadline { .. }) => BucketEnd::Stopped { cut: Some(cut) },
         Err(error) => {
             context
                 .shared
@@ -127,10 +153,26 @@ pub(crate) async fn run(context: BucketContext, token: CancellationToken) -> Buc
     }
 }
 
-/// Releases the bucket if the claim still stands; a few quick attempts,
-/// since a release that does not land only delays the next holder until
-/// this instance's next heartbeat leaves the bucket out.
+/// Releases the bucket if the claim still stands; a few quick attempts
+/// within a heartbeat interval, since a release that does not land only
+/// delays the next holder until the lease lapses or this instance's next
+/// heartbeat leaves the bucket out.
 async fn release(context: &BucketContext) {
+    let bound = context.lease_duration / 3;
+    if tokio::time::timeout(bound, try_release(context))
+        .await
+        .is_err()
+    {
+        context.shared.update(|h| {
+            h.last_error = Some(format!(
+                "releasing bucket {}: timed out",
+                context.lease.bucket
+            ))
+        });
+    }
+}
+
+async fn try_release(context: &BucketContext) {
     for attempt in 1..=3u32 {
         match records::release(
             context.store.as_ref(),

@@ -44,6 +44,8 @@ pub(crate) struct Setup {
     pub(crate) fleet_stream: StreamName,
     pub(crate) position_streams: Vec<StreamName>,
     pub(crate) members: Members,
+    /// A plain consumer's handle's view of its one bucket.
+    pub(crate) sink: Option<super::bucket::Sink>,
 }
 
 /// Everything one instance keeps.

@@ -112,6 +112,7 @@ mod records;
 mod start;
 mod tick;
 
+pub(crate) use bucket::Sink;
 pub use handle::{BucketHealth, FleetHandle, FleetHealth};
 pub use options::{FleetOptions, DEFAULT_BUCKETS, DEFAULT_LEASE_DURATION};
 pub use records::{CLAIMED, HEARTBEAT, LEFT, RELEASED};

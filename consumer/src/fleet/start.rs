@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use super::bucket::Sink;
 use super::handle::{FleetHandle, FleetHealth, Shared};
 use super::instance::{Instance, Setup};
 use super::members::Members;
@@ -59,6 +60,17 @@ impl Consumer {
         store: S,
         fleet: FleetOptions,
     ) -> Result<FleetHandle> {
+        self.launch(Arc::new(store), fleet, None).await
+    }
+
+    /// Starts a fleet instance; `sink`: a plain consumer's handle watches
+    /// its one bucket there.
+    pub(crate) async fn launch(
+        self,
+        store: Arc<dyn MessageStore>,
+        fleet: FleetOptions,
+        sink: Option<Sink>,
+    ) -> Result<FleetHandle> {
         self.options.validate()?;
         fleet.validate()?;
         let Some(id) = self.options.subscription.consumer_id().map(str::to_owned) else {
@@ -90,7 +102,6 @@ impl Consumer {
             .map(|options| options.subscription.clone())
             .collect();
         let category = self.category.clone();
-        let store: Arc<dyn MessageStore> = Arc::new(store);
         let members =
             Members::open(store.as_ref(), fleet_stream.clone(), fleet.lease_duration()).await?;
         let instance = fleet
@@ -117,6 +128,7 @@ impl Consumer {
             fleet_stream,
             position_streams,
             members,
+            sink,
         })
         .run();
         Ok(FleetHandle {

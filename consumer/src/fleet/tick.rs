@@ -182,6 +182,8 @@ impl Instance {
                 instance: setup.instance.clone(),
             },
             resumes,
+            lease_duration: setup.fleet.lease_duration(),
+            sink: setup.sink.clone(),
         };
         let run = bucket::run(context, token.clone());
         let task = self.tasks.spawn(async move { (bucket, run.await) });

@@ -77,6 +77,7 @@ pub async fn consumer_killed_before_recording_loses_nothing(store: Arc<dyn Messa
     let records: BTreeSet<u64> = read_all(store.as_ref(), &position_stream)
         .await
         .iter()
+        .filter(|r| r.message_type == "Recorded")
         .map(|r| r.data["position"].as_u64().unwrap())
         .collect();
     let resumed_at = second_run[0].global_position;
@@ -107,7 +108,7 @@ pub async fn consumer_survives_backend_failures(store: Arc<dyn MessageStore>) {
     write_spread(store.as_ref(), &category, 3, 10).await;
     let failing = FailingStore::new(store.clone());
     let seen: Seen = Arc::default();
-    let options = options("survivor").with_position_update_interval(5);
+    let options = alone("survivor").with_position_update_interval(5);
     let handle = recording(&category, options, &seen)
         .start(failing.clone())
         .await
@@ -153,7 +154,7 @@ pub async fn lost_reply_to_a_position_write_is_not_a_second_consumer(store: Arc<
     let failing = FailingStore::new(store.clone());
     failing.lose_next_write_replies(2);
     let seen: Seen = Arc::default();
-    let options = options("lossy").with_position_update_interval(2);
+    let options = alone("lossy").with_position_update_interval(2);
     let handle = recording(&category, options, &seen)
         .start(failing.clone())
         .await
@@ -182,23 +183,32 @@ pub async fn shutdown_records_the_position(store: Arc<dyn MessageStore>) {
     let last = seen.lock().unwrap()[6].global_position;
     assert_eq!(health.committed, Some(last));
     let position_stream = category.position_stream(Some("closer")).unwrap();
-    let record = store.last_message(&position_stream).await.unwrap().unwrap();
+    let record = store
+        .last_message_of_type(&position_stream, "Recorded")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.data, json!({ "position": last }));
+    // Eventide's consumers take the position from the stream's last message,
+    // whatever its type (here the release of the lease): it is the same.
+    let newest = store.last_message(&position_stream).await.unwrap().unwrap();
+    assert_eq!(newest.data["position"], json!(last), "{newest:?}");
     assert!(!health.running);
 }
 
-/// A second consumer with the same id on the same store is refused at
-/// `start()` while the first runs, and may start once it stopped (or was
-/// aborted). One that does not know of the first (another process: here the
-/// same data behind a `FailingStore`, a store of its own) starts, and one of
-/// the two is stopped at a position write with `PositionStreamInUse`.
+/// Without the standby lease, a second consumer with the same id on the
+/// same store is refused at `start()` while the first runs, and may start
+/// once it stopped (or was aborted). One that does not know of the first
+/// (another process: here the same data behind a `FailingStore`, a store of
+/// its own) starts, and one of the two is stopped at a position write with
+/// `PositionStreamInUse`.
 pub async fn second_consumer_with_the_same_id_is_refused_or_stopped(store: Arc<dyn MessageStore>) {
     let category = unique_category("account");
     store
         .write(&stream(&category, "1"), batch(0, 4), ExpectedVersion::Any)
         .await
         .unwrap();
-    let options = options("twin").with_position_update_interval(1);
+    let options = alone("twin").with_position_update_interval(1);
     let both_started = Arc::new(tokio::sync::Notify::new());
     let build = || {
         let both_started = both_started.clone();
@@ -244,6 +254,72 @@ pub async fn second_consumer_with_the_same_id_is_refused_or_stopped(store: Arc<d
     running.shutdown().await.unwrap();
     let again = build().start(store.clone()).await.unwrap();
     again.abort();
+}
+
+/// A second consumer with the same id, in this process or another (the
+/// same data behind a `FailingStore`), waits as a standby: it handles
+/// nothing while the first runs, takes over at once when the first shuts
+/// down, and once the lease runs out when it crashes.
+pub async fn second_consumer_with_the_same_id_stands_by(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    let account = stream(&category, "1");
+    store
+        .write(&account, batch(0, 3), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let (first_seen, standby_seen, third_seen) =
+        (Seen::default(), Seen::default(), Seen::default());
+    let options = options("twin").with_position_update_interval(1);
+    let first = recording(&category, options.clone(), &first_seen)
+        .start(store.clone())
+        .await
+        .unwrap();
+    first.caught_up().await.unwrap();
+    let elsewhere = FailingStore::new(store.clone());
+    let standby = recording(&category, options.clone(), &standby_seen)
+        .start(elsewhere)
+        .await
+        .unwrap();
+    store
+        .write(&account, batch(3, 3), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    first.caught_up().await.unwrap();
+    // Three leases: a standby that did not stand by would have handled by now.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(
+        standby_seen.lock().unwrap().is_empty(),
+        "the standby handled nothing"
+    );
+    let health = standby.health();
+    assert!(health.running && health.handled == 0, "{health:?}");
+
+    first.shutdown().await.unwrap();
+    store
+        .write(&account, batch(6, 2), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    standby.caught_up().await.unwrap();
+    let taken_over = numbers(&standby_seen.lock().unwrap());
+    // From the last recorded position on (inclusive): message 5, then the new ones.
+    assert_eq!(taken_over, [5, 6, 7]);
+
+    let third = recording(&category, options, &third_seen)
+        .start(store.clone())
+        .await
+        .unwrap();
+    standby.abort(); // a crash: the third waits for the lease
+    store
+        .write(&account, batch(8, 1), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    third.caught_up().await.unwrap();
+    // From the crashed one's last recorded position: 7, or 8 if it got to
+    // handle 8 before the abort took effect.
+    let third_took = numbers(&third_seen.lock().unwrap());
+    assert!(third_took == [7, 8] || third_took == [8], "{third_took:?}");
+    assert_eq!(numbers(&first_seen.lock().unwrap()), [0, 1, 2, 3, 4, 5]);
+    third.shutdown().await.unwrap();
 }
 
 /// Shutdown of a consumer whose handler never returns gives up at the
@@ -326,7 +402,7 @@ pub async fn shutdown_gives_up_on_a_position_write_that_never_returns(
         .unwrap();
     let failing = FailingStore::new(store.clone());
     let seen = Seen::default();
-    let options = options("paused").with_shutdown_deadline(Duration::from_millis(300));
+    let options = alone("paused").with_shutdown_deadline(Duration::from_millis(300));
     let handle = recording(&category, options.clone(), &seen)
         .start(failing.clone())
         .await

@@ -43,11 +43,21 @@ fn quick_retry(attempts: u32) -> RetryPolicy {
         .with_backoff(Duration::from_millis(1), Duration::from_millis(5))
 }
 
+/// A consumer's options for the cases: quick retries and, for a consumer
+/// restarted after a crash, a short standby lease.
 fn options(consumer_id: &str) -> ConsumerOptions {
     ConsumerOptions::new()
         .with_subscription(subscription(consumer_id))
         .with_retry(quick_retry(3))
         .with_backend_backoff(Duration::from_millis(50))
+        .with_lease_duration(Duration::from_millis(300))
+}
+
+/// The options of a case that injects store faults into the consumer's own
+/// loop: no standby lease, whose renewals would take the faults too (and
+/// rightly fence the consumer; the fleet's cases cover that).
+fn alone(consumer_id: &str) -> ConsumerOptions {
+    options(consumer_id).with_standby(false)
 }
 
 /// A consumer that records every message it handles.
