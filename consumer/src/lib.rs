@@ -212,7 +212,7 @@ impl Consumer {
     /// runtime. Invalid options are returned here.
     ///
     /// A consumer with an id holds its position stream through a lease in
-    /// the store (a one-bucket [fleet](crate::fleet), with the
+    /// the store (a one-bucket [fleet], with the
     /// [`lease_duration`](ConsumerOptions::with_lease_duration)): a second
     /// instance under the same id, in this process or another, waits as a
     /// standby (running, handling nothing) and takes over when the first

@@ -220,15 +220,35 @@ impl Instance {
         }
         // Each bucket stops within the consumer's shutdown deadline; a
         // release stuck on a dead store is not waited for past a lease more.
+        // Meanwhile the heartbeats go on, so that nobody takes a bucket over
+        // while it finishes its message in flight; should they stop landing,
+        // nothing runs past the point others may claim.
         let deadline = self.setup.bucket_options[0].shutdown_deadline();
         let bound = deadline + self.setup.fleet.lease_duration();
-        let drained = tokio::time::timeout(bound, async {
-            while let Some(ended) = self.tasks.join_next_with_id().await {
-                self.bucket_ended(ended);
+        let end = Instant::now() + bound;
+        let interval = self.interval();
+        let mut next = Instant::now() + interval;
+        let mut drained = true;
+        while !self.tasks.is_empty() {
+            let cut_at = self.cut_at().unwrap_or(end).min(end);
+            tokio::select! {
+                biased;
+                Some(ended) = self.tasks.join_next_with_id() => self.bucket_ended(ended),
+                () = tokio::time::sleep_until(cut_at) => {
+                    drained = false;
+                    break;
+                }
+                () = tokio::time::sleep_until(next) => {
+                    let started = Instant::now();
+                    let limit = (started + interval).min(cut_at);
+                    if tokio::time::timeout_at(limit, self.renew()).await.is_err() {
+                        self.error("renewing while stopping", "cut short");
+                    }
+                    next = (started + interval).max(Instant::now());
+                }
             }
-        })
-        .await;
-        if drained.is_err() {
+        }
+        if !drained {
             self.tasks.abort_all();
             while let Some(ended) = self.tasks.join_next_with_id().await {
                 self.bucket_ended(ended);

@@ -16,36 +16,7 @@ use message_store::ExpectedVersion;
 
 impl Instance {
     pub(super) async fn tick(&mut self) {
-        let sent = Instant::now();
-        let id = Uuid::new_v4();
-        let fleet = &self.setup.fleet;
-        let heartbeat = Heartbeat {
-            instance: self.setup.instance.clone(),
-            buckets: fleet.buckets(),
-            lease_ms: u64::try_from(fleet.lease_duration().as_millis()).unwrap_or(u64::MAX),
-            running: self.running.keys().copied().collect(),
-            ready: self.renewed_recently() || self.renewed_at.is_none(),
-        };
-        let written = self
-            .setup
-            .store
-            .write(
-                &self.setup.fleet_stream,
-                vec![heartbeat.message().with_id(id)],
-                ExpectedVersion::Any,
-            )
-            .await;
-        match written {
-            Ok(_) => {
-                self.renewed_at = Some(sent);
-                self.fenced = false;
-                self.setup.shared.update(|h| h.renewals += 1);
-            }
-            Err(error) => {
-                self.setup.shared.update(|h| h.renewal_failures += 1);
-                self.error("renewing the heartbeat", error);
-            }
-        }
+        let id = self.renew().await;
         if !self.renewed_recently() {
             // Others may take its buckets soon (the loop fences them): plan nothing.
             return;
@@ -80,6 +51,42 @@ impl Instance {
         }
         self.stop_lost();
         self.plan_and_act().await;
+    }
+
+    /// Appends this instance's heartbeat (its running buckets, its lease,
+    /// whether it is ready); returns the heartbeat's id.
+    pub(super) async fn renew(&mut self) -> Uuid {
+        let sent = Instant::now();
+        let id = Uuid::new_v4();
+        let fleet = &self.setup.fleet;
+        let heartbeat = Heartbeat {
+            instance: self.setup.instance.clone(),
+            buckets: fleet.buckets(),
+            lease_ms: u64::try_from(fleet.lease_duration().as_millis()).unwrap_or(u64::MAX),
+            running: self.running.keys().copied().collect(),
+            ready: self.renewed_recently() || self.renewed_at.is_none(),
+        };
+        let written = self
+            .setup
+            .store
+            .write(
+                &self.setup.fleet_stream,
+                vec![heartbeat.message().with_id(id)],
+                ExpectedVersion::Any,
+            )
+            .await;
+        match written {
+            Ok(_) => {
+                self.renewed_at = Some(sent);
+                self.fenced = false;
+                self.setup.shared.update(|h| h.renewals += 1);
+            }
+            Err(error) => {
+                self.setup.shared.update(|h| h.renewal_failures += 1);
+                self.error("renewing the heartbeat", error);
+            }
+        }
+        id
     }
 
     /// Stops the buckets someone claimed since this instance did.

@@ -7,19 +7,22 @@
 //!   instance;
 //! - `parking`: parked messages, their replay and idempotent handlers;
 //! - `progress`: knowing when a consumer has caught up;
-//! - `setup`: options, consumer groups, health.
+//! - `setup`: options, consumer groups, health;
+//! - `standby`: a second instance under the same id.
 
 mod failures;
 mod lifecycle;
 mod parking;
 mod progress;
 mod setup;
+mod standby;
 
 pub use failures::*;
 pub use lifecycle::*;
 pub use parking::*;
 pub use progress::*;
 pub use setup::*;
+pub use standby::*;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
