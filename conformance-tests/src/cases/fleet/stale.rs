@@ -80,7 +80,17 @@ pub async fn paused_fleet_instance_late_commit_is_refused(store: Arc<dyn Message
                 let handle = consumer.start_fleet(its_store, fleet(1)).await.unwrap();
                 *instance_id.lock().unwrap() = handle.instance().to_owned();
                 stopped.await.ok();
-                handle.shutdown().await.unwrap()
+                let health = handle.health();
+                match handle.shutdown().await {
+                    Ok(health) => health,
+                    // A stale instance's stop may be cut (what it ran when it
+                    // woke is not waited for); anything else is a failure.
+                    Err(error @ message_store_consumer::Error::ShutdownDeadline { .. }) => {
+                        eprintln!("the paused instance's shutdown was cut: {error}");
+                        health
+                    }
+                    Err(error) => panic!("the paused instance's shutdown: {error:?}; {health:?}"),
+                }
             })
         })
     };
