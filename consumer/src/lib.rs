@@ -114,6 +114,7 @@
 
 mod error;
 pub mod fleet;
+mod group;
 mod handle;
 mod handlers;
 mod live;
@@ -133,11 +134,12 @@ pub use options::{ConsumerOptions, FailurePolicy, RetryPolicy, DEFAULT_SHUTDOWN_
 pub use parked::{is_replay, parked_messages, ParkedFrom, ParkedMessage, PARKED_FROM, REPLAYED};
 
 pub use error::{Error, ErrorKind, Result};
-use handlers::{Handlers, Outcome};
+pub use group::group_member_id;
+use handlers::Handlers;
 use message_store::Category;
-use message_store::ConsumerGroup;
 use message_store::MessageStore;
 use message_store::{Message, TypedMessage};
+pub use parked::ReplayReport;
 
 /// A consumer of one category: its handlers and options. Build it, then
 /// [`start`](Consumer::start) it on a store.
@@ -146,22 +148,6 @@ pub struct Consumer {
     category: Category,
     options: ConsumerOptions,
     handlers: Handlers,
-}
-
-/// The consumer id of `member` of a static group of `size` started by
-/// [`Consumer::start_group`]: `{id}-{member}of{size}`, so its position stream
-/// is `{category}:position-{id}-{member}of{size}`.
-pub fn group_member_id(id: &str, member: u32, size: u32) -> String {
-    format!("{id}-{member}of{size}")
-}
-
-/// What [`Consumer::replay_parked`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReplayReport {
-    /// Parked messages handled successfully now (and marked replayed).
-    pub replayed: u64,
-    /// Parked messages whose handler still failed, with the error.
-    pub still_failing: Vec<(u64, String)>,
 }
 
 impl Consumer {
@@ -299,72 +285,6 @@ impl Consumer {
         })
     }
 
-    /// Starts the `size` members of a static consumer group, each on its
-    /// share of the category's streams ([`ConsumerGroup`]), with its own
-    /// position stream under the derived id [`group_member_id`]`(id, member,
-    /// size)` (the consumer id is required). Handles come back in member
-    /// order; if one fails to start, those started are shut down.
-    ///
-    /// Every member reads the whole category and keeps its share, so a
-    /// member costs a read of the category per page (see the PostgreSQL
-    /// backend's consumer-group indexes).
-    ///
-    /// ## Changing the size
-    ///
-    /// A stream's member depends on the size, so members of a new size own
-    /// other streams than the old ones. The size is part of the derived ids:
-    /// members of a new size never resume from an old member's position
-    /// (which would skip the messages of streams that moved to them), they
-    /// start where their options say, the beginning by default. To change
-    /// the size, stop every member of the old size, then start the new size
-    /// with [`StartPosition::At`](message_store::StartPosition::At) the lowest
-    /// position the old members recorded: messages after it are delivered
-    /// again to idempotent handlers, and none is skipped.
-    pub async fn start_group<S: MessageStore + Clone>(
-        self,
-        store: S,
-        size: u32,
-    ) -> Result<Vec<ConsumerHandle>> {
-        let Some(id) = self.options.subscription.consumer_id().map(str::to_owned) else {
-            return Err(message_store::Error::InvalidOption {
-                option: "consumer_id",
-                problem: "a consumer group needs a consumer id to derive its members' ids"
-                    .to_owned(),
-            }
-            .into());
-        };
-        let mut handles = Vec::new();
-        for member in 0..size.max(1) {
-            let started = match ConsumerGroup::new(member, size) {
-                Ok(group) => {
-                    let subscription = self
-                        .options
-                        .subscription
-                        .clone()
-                        .with_consumer_id(group_member_id(&id, member, size))
-                        .with_consumer_group(group);
-                    let member = Consumer {
-                        category: self.category.clone(),
-                        options: self.options.clone().with_subscription(subscription),
-                        handlers: self.handlers.clone(),
-                    };
-                    member.start(store.clone()).await
-                }
-                Err(error) => Err(error.into()),
-            };
-            match started {
-                Ok(handle) => handles.push(handle),
-                Err(error) => {
-                    for handle in handles {
-                        handle.shutdown().await.ok();
-                    }
-                    return Err(error);
-                }
-            }
-        }
-        Ok(handles)
-    }
-
     /// Starts the consumer, lets it handle everything there is for it now
     /// (see [`ConsumerHandle::caught_up`]), shuts it down (recording the
     /// position) and returns its final health: a batch job, or a test's
@@ -379,51 +299,6 @@ impl Consumer {
                 Err(other)
             }
         }
-    }
-
-    /// Runs the handlers again on every parked message not yet replayed
-    /// (under the retry policy and the handler timeout), oldest first; each
-    /// success is marked in the parked stream. Handlers see the original
-    /// message, with its positions, and [`is_replay`] true for it: see
-    /// [idempotent handlers](self#idempotent-handlers).
-    pub async fn replay_parked(&self, store: &dyn MessageStore) -> Result<ReplayReport> {
-        self.options.validate()?;
-        let Some(consumer_id) = self.options.subscription.consumer_id() else {
-            return Ok(ReplayReport::default());
-        };
-        let stream = self.category.parked_stream(consumer_id)?;
-        let never_cancelled = CancellationToken::new();
-        let mut report = ReplayReport::default();
-        for entry in parked_messages(store, &self.category, consumer_id).await? {
-            if entry.replayed {
-                continue;
-            }
-            let token = never_cancelled.clone();
-            let message = parked::as_replay(&entry);
-            let outcome = self
-                .handlers
-                .dispatch(
-                    &message,
-                    &self.options.retry,
-                    self.options.handler_timeout,
-                    |delay| {
-                        let token = token.clone();
-                        Box::pin(async move { runtime::pause(&token, delay).await })
-                    },
-                )
-                .await;
-            match outcome {
-                Outcome::Handled { .. } => {
-                    parked::mark_replayed(store, &stream, entry.parked_position).await?;
-                    report.replayed += 1;
-                }
-                Outcome::Failed { error, .. } => report
-                    .still_failing
-                    .push((entry.parked_position, error.to_string())),
-                Outcome::Cancelled => {}
-            }
-        }
-        Ok(report)
     }
 }
 

@@ -3,7 +3,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::handlers::Outcome;
+use crate::runtime;
 
 use message_store::ExpectedVersion;
 use message_store::MessageStore;
@@ -224,4 +228,60 @@ pub(crate) async fn mark_replayed(
         .write(parked_stream, vec![marker], ExpectedVersion::Any)
         .await
         .map(|_| ())
+}
+
+/// What [`Consumer::replay_parked`](crate::Consumer::replay_parked) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Parked messages handled successfully now (and marked replayed).
+    pub replayed: u64,
+    /// Parked messages whose handler still failed, with the error.
+    pub still_failing: Vec<(u64, String)>,
+}
+
+impl crate::Consumer {
+    /// Runs the handlers again on every parked message not yet replayed
+    /// (under the retry policy and the handler timeout), oldest first; each
+    /// success is marked in the parked stream. Handlers see the original
+    /// message, with its positions, and [`is_replay`] true for it: see
+    /// [idempotent handlers](crate#idempotent-handlers).
+    pub async fn replay_parked(&self, store: &dyn MessageStore) -> crate::Result<ReplayReport> {
+        self.options.validate()?;
+        let Some(consumer_id) = self.options.subscription.consumer_id() else {
+            return Ok(ReplayReport::default());
+        };
+        let stream = self.category.parked_stream(consumer_id)?;
+        let never_cancelled = CancellationToken::new();
+        let mut report = ReplayReport::default();
+        for entry in parked_messages(store, &self.category, consumer_id).await? {
+            if entry.replayed {
+                continue;
+            }
+            let token = never_cancelled.clone();
+            let message = as_replay(&entry);
+            let outcome = self
+                .handlers
+                .dispatch(
+                    &message,
+                    &self.options.retry,
+                    self.options.handler_timeout,
+                    |delay| {
+                        let token = token.clone();
+                        Box::pin(async move { runtime::pause(&token, delay).await })
+                    },
+                )
+                .await;
+            match outcome {
+                Outcome::Handled { .. } => {
+                    mark_replayed(store, &stream, entry.parked_position).await?;
+                    report.replayed += 1;
+                }
+                Outcome::Failed { error, .. } => report
+                    .still_failing
+                    .push((entry.parked_position, error.to_string())),
+                Outcome::Cancelled => {}
+            }
+        }
+        Ok(report)
+    }
 }
