@@ -143,10 +143,12 @@ impl Instance {
                     next = next.min(Instant::now() + interval / 8);
                 }
                 () = tokio::time::sleep_until(next) => {
-                    // At a fixed rate, and never past the next fence or cut:
-                    // a slow or hung store must not hold the fencing up.
+                    // At a fixed rate, and never past the next fence or cut
+                    // (a slow or hung store must not hold the fencing up),
+                    // nor past a lease while holding nothing.
                     let started = Instant::now();
-                    let limit = (started + interval).min(fence_at).min(cut_at);
+                    let lease = self.setup.fleet.lease_duration();
+                    let limit = (started + lease).min(fence_at).min(cut_at);
                     if tokio::time::timeout_at(limit, self.tick()).await.is_err() {
                         self.error("a tick", "cut short (the store is slow or unreachable)");
                     }

@@ -46,14 +46,19 @@ fn quick_retry(attempts: u32) -> RetryPolicy {
         .with_backoff(Duration::from_millis(1), Duration::from_millis(5))
 }
 
-/// A consumer's options for the cases: quick retries and, for a consumer
-/// restarted after a crash, a short standby lease.
+/// The standby lease of the cases' consumers: short, so that a restart
+/// after a crash resumes soon, and long enough that a loaded test machine
+/// (a tick a third of it late) never makes a consumer fence itself.
+const LEASE: Duration = Duration::from_secs(1);
+
+/// A consumer's options for the cases: quick retries and a short standby
+/// lease ([`LEASE`]).
 fn options(consumer_id: &str) -> ConsumerOptions {
     ConsumerOptions::new()
         .with_subscription(subscription(consumer_id))
         .with_retry(quick_retry(3))
         .with_backend_backoff(Duration::from_millis(50))
-        .with_lease_duration(Duration::from_millis(300))
+        .with_lease_duration(LEASE)
 }
 
 /// The options of a case that injects store faults into the consumer's own

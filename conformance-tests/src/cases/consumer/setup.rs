@@ -146,8 +146,9 @@ pub async fn start_group_runs_each_member_on_its_share(store: Arc<dyn MessageSto
         assert_eq!(handle.health().handled, u64::try_from(expected).unwrap());
     }
     let standbys = group().start_group(store.clone(), 3).await.unwrap();
-    // Three leases: a standby that did not stand by would have handled by now.
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    // A lease and a half: a standby that did not stand by would have
+    // handled by now.
+    tokio::time::sleep(LEASE * 3 / 2).await;
     for standby in standbys {
         assert_eq!(standby.shutdown().await.unwrap().handled, 0);
     }

@@ -43,8 +43,9 @@ pub async fn second_consumer_with_the_same_id_stands_by(store: Arc<dyn MessageSt
         .await
         .unwrap();
     first.caught_up().await.unwrap();
-    // Three leases: a standby that did not stand by would have handled by now.
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    // A lease and a half: a standby that did not stand by would have
+    // handled by now.
+    tokio::time::sleep(LEASE * 3 / 2).await;
     assert!(
         standby_seen.lock().unwrap().is_empty(),
         "the standby handled nothing"
@@ -80,8 +81,8 @@ pub async fn second_consumer_with_the_same_id_stands_by(store: Arc<dyn MessageSt
     third.shutdown().await.unwrap();
 }
 
-/// A first consumer asked to stop while a slow handler runs (five leases
-/// long) goes on renewing its lease while it drains: the standby takes
+/// A first consumer asked to stop while a slow handler runs (two and a
+/// half leases long) goes on renewing its lease while it drains: the standby takes
 /// nothing over until the first released it, then resumes at its last
 /// recorded position.
 pub async fn a_standby_waits_while_the_first_drains(store: Arc<dyn MessageStore>) {
@@ -103,7 +104,7 @@ pub async fn a_standby_waits_while_the_first_drains(store: Arc<dyn MessageStore>
                 let first_done = first_done.clone();
                 async move {
                     if message.data["n"] == 2 {
-                        tokio::time::sleep(Duration::from_millis(1500)).await;
+                        tokio::time::sleep(LEASE * 5 / 2).await;
                         *first_done.lock().unwrap() = Some(Instant::now());
                     }
                     HandlerResult::Ok(())

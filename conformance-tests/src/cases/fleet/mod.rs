@@ -30,8 +30,10 @@ use tokio::time::Instant;
 
 use crate::support::*;
 
-/// The lease of the cases' fleets.
-const LEASE: Duration = Duration::from_millis(600);
+/// The lease of the cases' fleets: short, so that takeovers come within a
+/// second or two, and long enough that a tick a third of it late (a loaded
+/// test machine) never makes an instance fence itself.
+const LEASE: Duration = Duration::from_millis(900);
 
 /// One message handled by one instance.
 #[derive(Debug, Clone)]

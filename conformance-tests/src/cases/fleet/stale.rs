@@ -47,6 +47,10 @@ pub async fn paused_fleet_instance_late_commit_is_refused(store: Arc<dyn Message
     let log = Log::default();
     let instance_id = Arc::new(Mutex::new(String::new()));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // The paused instance's thread waits on this until the other instance
+    // has taken over and handled the stream's end.
+    let (wake, woken) = std::sync::mpsc::channel::<()>();
+    let woken = Arc::new(Mutex::new(woken));
     // Its store calls run on this runtime, so the connections it shares
     // with the other instance stay served while its own thread is stopped.
     let its_store = OnRuntime {
@@ -57,6 +61,7 @@ pub async fn paused_fleet_instance_late_commit_is_refused(store: Arc<dyn Message
     let refused = its_store.refused.clone();
     let paused = {
         let (category, log, instance_id) = (category.clone(), log.clone(), instance_id.clone());
+        let woken = woken.clone();
         std::thread::spawn(move || -> FleetHealth {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -64,14 +69,16 @@ pub async fn paused_fleet_instance_late_commit_is_refused(store: Arc<dyn Message
                 .unwrap();
             runtime.block_on(async move {
                 let handler_log = log.clone();
+                let woken = woken.clone();
                 let consumer = Consumer::new(category)
                     .with_options(consumer_options(1))
                     .on_any(move |message: Message| {
-                        let log = handler_log.clone();
+                        let (log, woken) = (handler_log.clone(), woken.clone());
                         async move {
                             let first_time = log.entries().iter().all(|h| h.position != 2);
                             if message.position == 2 && first_time {
-                                std::thread::sleep(LEASE * 4);
+                                // Blocks the thread: the whole instance stops.
+                                woken.lock().unwrap().recv().ok();
                             }
                             log.record(&message);
                             HandlerResult::Ok(())
@@ -107,6 +114,7 @@ pub async fn paused_fleet_instance_late_commit_is_refused(store: Arc<dyn Message
         handled_by(&log, other.instance()).contains(&4)
     })
     .await;
+    wake.send(()).unwrap();
     wait_until("the paused instance woke and finished position 2", || {
         handled_by(&log, &paused_id).contains(&2)
     })
