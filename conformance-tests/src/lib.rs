@@ -143,6 +143,7 @@ macro_rules! __suite {
             second_consumer_with_the_same_id_is_refused_or_stopped,
             second_consumer_with_the_same_id_stands_by,
             a_standby_waits_while_the_first_drains,
+            a_restart_under_the_same_instance_id_resumes_at_once,
             caught_up_resolves_once_everything_there_is_was_handled,
             run_until_caught_up_handles_what_is_there_and_stops,
             caught_up_fails_when_the_consumer_stops_first,

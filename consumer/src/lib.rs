@@ -268,9 +268,12 @@ impl Consumer {
             health: health.clone(),
             progress,
         };
-        let fleet = fleet::FleetOptions::new()
+        let mut fleet = fleet::FleetOptions::new()
             .with_buckets(1)
             .with_lease_duration(self.options.lease_duration);
+        if let Some(id) = &self.options.instance_id {
+            fleet = fleet.with_instance_id(id.clone());
+        }
         let category = self.category.clone();
         let read = self.options.subscription.clone();
         let running = self.launch(store.clone(), fleet, Some(sink)).await?;

@@ -127,7 +127,9 @@ pub(crate) async fn run(context: BucketContext, token: CancellationToken) -> Buc
         lease: Some(context.lease.clone()),
     };
     let result = runner.run().await;
-    context.shared.unregister(context.lease.bucket);
+    context
+        .shared
+        .unregister(context.lease.bucket, context.sink.is_none());
     match result {
         Err(Error::Store(message_store::Error::PositionStreamInUse { .. })) => {
             BucketEnd::Lost { refused: true }

@@ -81,14 +81,16 @@ impl Shared {
             .insert(bucket, (generation, health));
     }
 
-    /// Forgets a bucket that stopped, adding what it handled to the total.
-    pub(crate) fn unregister(&self, bucket: u32) {
+    /// Forgets a bucket that stopped, adding what it handled to the total
+    /// (`accumulate`; a plain consumer's one health already counts every
+    /// generation of its bucket).
+    pub(crate) fn unregister(&self, bucket: u32, accumulate: bool) {
         let removed = self
             .buckets
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&bucket);
-        if let Some((_, health)) = removed {
+        if let Some((_, health)) = removed.filter(|_| accumulate) {
             let handled = health
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)

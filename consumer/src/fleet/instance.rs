@@ -203,7 +203,10 @@ impl Instance {
             }
             // Aborted or panicked: nothing was released; its claim lapses
             // once the heartbeats leave the bucket out.
-            None => self.setup.shared.unregister(bucket),
+            None => self
+                .setup
+                .shared
+                .unregister(bucket, self.setup.sink.is_none()),
         }
     }
 

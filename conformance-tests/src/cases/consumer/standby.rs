@@ -150,3 +150,42 @@ pub async fn a_standby_waits_while_the_first_drains(store: Arc<dyn MessageStore>
     );
     standby.shutdown().await.unwrap();
 }
+
+/// A consumer restarted after a crash under the same instance id (a host
+/// or pod name) resumes at once: the lease it held is its own. (The lease
+/// here is two minutes, past the case's patience: a fresh id would wait.)
+pub async fn a_restart_under_the_same_instance_id_resumes_at_once(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    let account = stream(&category, "1");
+    store
+        .write(&account, batch(0, 3), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let options = options("restarter")
+        .with_position_update_interval(1)
+        .with_lease_duration(Duration::from_secs(120))
+        .with_instance_id("host-1");
+    let (before, after) = (Seen::default(), Seen::default());
+    let first = recording(&category, options.clone(), &before)
+        .start(store.clone())
+        .await
+        .unwrap();
+    first.caught_up().await.unwrap();
+    first.abort(); // a crash: the lease stays in the store
+    let _ = first.join().await;
+    store
+        .write(&account, batch(3, 2), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let restarted = recording(&category, options, &after)
+        .start(store.clone())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), restarted.caught_up())
+        .await
+        .expect("the restart resumed without waiting for the lease")
+        .unwrap();
+    assert_eq!(numbers(&before.lock().unwrap()), [0, 1, 2]);
+    assert_eq!(numbers(&after.lock().unwrap()), [2, 3, 4]);
+    restarted.shutdown().await.unwrap();
+}
