@@ -14,17 +14,25 @@ use crate::support::*;
 
 use super::*;
 
-/// A second consumer with the same id, in this process or another (the
-/// same data behind a `FailingStore`), waits as a standby: it handles
-/// nothing while the first runs, takes over at once when the first shuts
-/// down, and once the lease runs out when it crashes.
-pub async fn second_consumer_with_the_same_id_stands_by(store: Arc<dyn MessageStore>) {
+/// A category with one stream of three numbered messages.
+async fn three_messages(
+    store: &dyn MessageStore,
+) -> (message_store::Category, message_store::StreamName) {
     let category = unique_category("account");
     let account = stream(&category, "1");
     store
         .write(&account, batch(0, 3), ExpectedVersion::Any)
         .await
         .unwrap();
+    (category, account)
+}
+
+/// A second consumer with the same id, in this process or another (the
+/// same data behind a `FailingStore`), waits as a standby: it handles
+/// nothing while the first runs, takes over at once when the first shuts
+/// down, and once the lease runs out when it crashes.
+pub async fn second_consumer_with_the_same_id_stands_by(store: Arc<dyn MessageStore>) {
+    let (category, account) = three_messages(store.as_ref()).await;
     let (first_seen, standby_seen, third_seen) =
         (Seen::default(), Seen::default(), Seen::default());
     let options = options("twin").with_position_update_interval(1);
@@ -86,12 +94,7 @@ pub async fn second_consumer_with_the_same_id_stands_by(store: Arc<dyn MessageSt
 /// nothing over until the first released it, then resumes at its last
 /// recorded position.
 pub async fn a_standby_waits_while_the_first_drains(store: Arc<dyn MessageStore>) {
-    let category = unique_category("account");
-    let account = stream(&category, "1");
-    store
-        .write(&account, batch(0, 3), ExpectedVersion::Any)
-        .await
-        .unwrap();
+    let (category, _) = three_messages(store.as_ref()).await;
     let options = options("drainer")
         .with_position_update_interval(1)
         .with_shutdown_deadline(Duration::from_secs(10));
@@ -155,12 +158,7 @@ pub async fn a_standby_waits_while_the_first_drains(store: Arc<dyn MessageStore>
 /// or pod name) resumes at once: the lease it held is its own. (The lease
 /// here is two minutes, past the case's patience: a fresh id would wait.)
 pub async fn a_restart_under_the_same_instance_id_resumes_at_once(store: Arc<dyn MessageStore>) {
-    let category = unique_category("account");
-    let account = stream(&category, "1");
-    store
-        .write(&account, batch(0, 3), ExpectedVersion::Any)
-        .await
-        .unwrap();
+    let (category, account) = three_messages(store.as_ref()).await;
     let options = options("restarter")
         .with_position_update_interval(1)
         .with_lease_duration(Duration::from_secs(120))

@@ -26,6 +26,20 @@ async fn one_stream(store: &dyn MessageStore) -> Category {
     category
 }
 
+/// Starts the other instance, and waits until it has taken the bucket over
+/// and handled the stream's end.
+async fn take_over(store: &Arc<dyn MessageStore>, category: &Category, log: &Log) -> FleetHandle {
+    let other = logging(category, log, 1)
+        .start_fleet(store.clone(), fleet(1))
+        .await
+        .unwrap();
+    wait_until("the other instance handled the stream's end", || {
+        handled_by(log, other.instance()).contains(&4)
+    })
+    .await;
+    other
+}
+
 /// The positions an instance handled, in order.
 fn handled_by(log: &Log, instance: &str) -> Vec<u64> {
     log.entries()
@@ -106,14 +120,7 @@ pub async fn paused_fleet_instance_late_commit_is_refused(store: Arc<dyn Message
     })
     .await;
     let paused_id = instance_id.lock().unwrap().clone();
-    let other = logging(&category, &log, 1)
-        .start_fleet(store.clone(), fleet(1))
-        .await
-        .unwrap();
-    wait_until("the other instance handled the stream's end", || {
-        handled_by(&log, other.instance()).contains(&4)
-    })
-    .await;
+    let other = take_over(&store, &category, &log).await;
     wake.send(()).unwrap();
     wait_until("the paused instance woke and finished position 2", || {
         handled_by(&log, &paused_id).contains(&2)
@@ -206,14 +213,7 @@ pub async fn cut_off_fleet_instance_stops_before_the_takeover(store: Arc<dyn Mes
         log.entries().len() == 2
     })
     .await;
-    let other = logging(&category, &log, 1)
-        .start_fleet(store.clone(), fleet(1))
-        .await
-        .unwrap();
-    wait_until("the other instance handled the stream's end", || {
-        handled_by(&log, other.instance()).contains(&4)
-    })
-    .await;
+    let other = take_over(&store, &category, &log).await;
     let dropped = dropped_at
         .lock()
         .unwrap()
