@@ -31,6 +31,7 @@ mod notify;
 mod pooler;
 mod retry;
 mod rows;
+mod statements;
 mod warm;
 
 use std::fmt;
@@ -61,24 +62,6 @@ use warm::Warm;
 
 /// The Message DB versions this backend serves: 1.3 and later 1.x.
 pub const SUPPORTED_VERSIONS: &str = "Message DB 1.3.0 or a later 1.x";
-
-// The readers' columns, in the order rows::decode reads them.
-const READ_STREAM: &str =
-    "SELECT id, stream_name, type, position, global_position, data, metadata, time
-     FROM message_store.get_stream_messages($1, $2, $3)";
-const READ_CATEGORY: &str =
-    "SELECT id, stream_name, type, position, global_position, data, metadata, time
-     FROM message_store.get_category_messages($1, $2, $3, $4, $5, $6)";
-const READ_LAST: &str =
-    "SELECT id, stream_name, type, position, global_position, data, metadata, time
-     FROM message_store.get_last_stream_message($1, $2)";
-
-const WRITE_ONE: &str =
-    "SELECT message_store.write_message($1, $2, $3, $4::text::jsonb, $5::text::jsonb, $6)";
-
-const WRITE_BATCH: &str = "SELECT message_store.write_message(m.id, $1, m.type, m.data, m.metadata, $2::bigint + m.ord - 1)
-     FROM unnest($3::varchar[], $4::varchar[], $5::text[]::jsonb[], $6::text[]::jsonb[])
-          WITH ORDINALITY AS m(id, type, data, metadata, ord)";
 
 /// A message store on PostgreSQL with Message DB. Cloning is cheap and
 /// shares the connection pool.
@@ -154,14 +137,9 @@ impl PostgresStore {
             });
         }
         read_with_retry(self.attempts(), || {
-            leased!(
-                self,
-                sqlx::query(READ_STREAM)
-                    .bind(stream.as_str())
-                    .bind(convert::to_bigint(options.position()))
-                    .bind(convert::batch_size(options.batch_size())),
-                fetch_all
-            )
+            leased!(self, |conn, persistent| statements::read_stream(
+                conn, persistent, stream, options
+            ))
         })
         .await
         .map_err(|e| map_error(e, None))
@@ -174,19 +152,10 @@ impl PostgresStore {
         options: &CategoryRead,
     ) -> Result<Vec<PgRow>> {
         options.validate()?;
-        let group = options.consumer_group();
         read_with_retry(self.attempts(), || {
-            leased!(
-                self,
-                sqlx::query(READ_CATEGORY)
-                    .bind(category.as_str())
-                    .bind(convert::to_bigint(options.position()))
-                    .bind(convert::batch_size(options.batch_size()))
-                    .bind(options.correlation())
-                    .bind(group.map(|g| i64::from(g.member())))
-                    .bind(group.map(|g| i64::from(g.size()))),
-                fetch_all
-            )
+            leased!(self, |conn, persistent| statements::read_category(
+                conn, persistent, category, options
+            ))
         })
         .await
         .map_err(|e| map_error(e, None))
@@ -243,62 +212,21 @@ impl MessageStore for PostgresStore {
             expected,
             sent: sent.get(),
         };
-        let last = if let [message] = messages.as_slice() {
-            // One message: Message DB's own call, the cheapest statement there is.
-            let data = message.data.to_string();
-            let metadata = message.metadata.to_json().map(|m| m.to_string());
-            write_with_retry(self.attempts(), || {
-                leased!(
-                    self,
-                    sqlx::query_scalar::<_, i64>(WRITE_ONE)
-                        .bind(message.id.hyphenated().to_string())
-                        .bind(stream.as_str())
-                        .bind(&message.message_type)
-                        .bind(&data)
-                        .bind(&metadata)
-                        .bind(convert::expected_version(expected)),
-                    fetch_one,
-                    sent = sent
-                )
-            })
-            .await
-            .map_err(|e| map_error(e, Some(&context(&sent))))?
-        } else {
-            let count = messages.len();
-            let mut ids = Vec::with_capacity(count);
-            let mut types = Vec::with_capacity(count);
-            let mut data = Vec::with_capacity(count);
-            let mut metadata = Vec::with_capacity(count);
-            for message in messages {
-                ids.push(message.id.hyphenated().to_string());
-                data.push(message.data.to_string());
-                metadata.push(message.metadata.to_json().map(|m| m.to_string()));
-                types.push(message.message_type);
-            }
-            let positions: Vec<i64> = write_with_retry(self.attempts(), || {
-                leased!(
-                    self,
-                    sqlx::query_scalar(WRITE_BATCH)
-                        .bind(stream.as_str())
-                        .bind(convert::expected_version(expected))
-                        .bind(&ids)
-                        .bind(&types)
-                        .bind(&data)
-                        .bind(&metadata),
-                    fetch_all,
-                    sent = sent
-                )
-            })
-            .await
-            .map_err(|e| map_error(e, Some(&context(&sent))))?;
-            positions
-                .into_iter()
-                .max()
-                .ok_or_else(|| PostgresError::Decode {
-                    column: "write_message",
-                    problem: "the write returned no position".to_owned(),
-                })?
-        };
+        let batch = statements::Batch::new(messages);
+        let positions = write_with_retry(self.attempts(), || {
+            leased!(self, sent = sent, |conn, persistent| statements::write(
+                conn, persistent, stream, &batch, expected
+            ))
+        })
+        .await
+        .map_err(|e| map_error(e, Some(&context(&sent))))?;
+        let last = positions
+            .into_iter()
+            .max()
+            .ok_or_else(|| PostgresError::Decode {
+                column: "write_message",
+                problem: "the write returned no position".to_owned(),
+            })?;
         Ok(convert::position_from_bigint(last, "write_message")?)
     }
 
@@ -322,13 +250,12 @@ impl MessageStore for PostgresStore {
         message_type: Option<&str>,
     ) -> Result<Option<Message>> {
         let row = read_with_retry(self.attempts(), || {
-            leased!(
-                self,
-                sqlx::query(READ_LAST)
-                    .bind(stream.as_str())
-                    .bind(message_type),
-                fetch_optional
-            )
+            leased!(self, |conn, persistent| statements::read_last(
+                conn,
+                persistent,
+                stream,
+                message_type
+            ))
         })
         .await
         .map_err(|e| map_error(e, None))?;
@@ -336,12 +263,10 @@ impl MessageStore for PostgresStore {
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>> {
-        let version: Option<i64> = read_with_retry(self.attempts(), || {
-            leased!(
-                self,
-                sqlx::query_scalar("SELECT message_store.stream_version($1)").bind(stream.as_str()),
-                fetch_one
-            )
+        let version = read_with_retry(self.attempts(), || {
+            leased!(self, |conn, persistent| statements::stream_version(
+                conn, persistent, stream
+            ))
         })
         .await
         .map_err(|e| map_error(e, None))?;
@@ -349,23 +274,10 @@ impl MessageStore for PostgresStore {
     }
 
     async fn category_head(&self, category: &Category) -> Result<Option<u64>> {
-        // Message DB has no function for this; the role may read the table.
-        // The row comparison makes the (category, global_position) index the
-        // only plan without a sort: one backward step, however many newer
-        // messages other categories hold.
-        let head: Option<i64> = read_with_retry(self.attempts(), || {
-            leased!(
-                self,
-                sqlx::query_scalar(
-                    "SELECT global_position FROM message_store.messages
-                     WHERE (message_store.category(stream_name), global_position) <= ($1, 9223372036854775807)
-                       AND message_store.category(stream_name) >= $1
-                     ORDER BY message_store.category(stream_name) DESC, global_position DESC
-                     LIMIT 1",
-                )
-                .bind(category.as_str()),
-                fetch_optional
-            )
+        let head = read_with_retry(self.attempts(), || {
+            leased!(self, |conn, persistent| statements::category_head(
+                conn, persistent, category
+            ))
         })
         .await
         .map_err(|e| map_error(e, None))?;

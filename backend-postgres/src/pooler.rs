@@ -13,26 +13,28 @@
 //! connection. Message DB's functions each run in their caller's
 //! transaction either way, so a call's effect is the same.
 
-/// Runs `$query.$fetch(connection)` on a connection leased from the store's
-/// warm set, and parks the connection again when the statement completed;
-/// behind a pooler, as an explicit transaction of unnamed statements. With
-/// `sent = &Sent`, records whether the statement went out.
+/// Runs `$call` (a statement of `statements`, written with `$conn` for the
+/// connection and `$persistent` for how to prepare it) on a connection
+/// leased from the store's warm set, and parks the connection again when
+/// the statement completed; behind a pooler, as an explicit transaction of
+/// unnamed statements. With `sent = &Sent`, records whether the statement
+/// went out.
 macro_rules! leased {
-    ($store:expr, $query:expr, $fetch:ident) => {
+    ($store:expr, |$conn:ident, $persistent:ident| $call:expr) => {
         async {
-            let mut conn = $store.inner.warm.lease().await?;
-            let result = $crate::pooler::run!($store, conn, $query, $fetch);
-            conn.done(&result);
+            let mut lease = $store.inner.warm.lease().await?;
+            let result = $crate::pooler::run!($store, lease, |$conn, $persistent| $call);
+            lease.done(&result);
             result
         }
     };
-    ($store:expr, $query:expr, $fetch:ident, sent = $sent:expr) => {
+    ($store:expr, sent = $sent:expr, |$conn:ident, $persistent:ident| $call:expr) => {
         async {
             $sent.set(false);
-            let mut conn = $store.inner.warm.lease().await?;
+            let mut lease = $store.inner.warm.lease().await?;
             $sent.set(true);
-            let result = $crate::pooler::run!($store, conn, $query, $fetch);
-            conn.done(&result);
+            let result = $crate::pooler::run!($store, lease, |$conn, $persistent| $call);
+            lease.done(&result);
             result
         }
     };
@@ -40,11 +42,16 @@ macro_rules! leased {
 
 /// The statement itself, directly or in its own transaction.
 macro_rules! run {
-    ($store:expr, $conn:ident, $query:expr, $fetch:ident) => {
+    ($store:expr, $lease:ident, |$conn:ident, $persistent:ident| $call:expr) => {
         if $store.inner.pooled {
             async {
-                let mut tx = sqlx::Connection::begin(&mut *$conn).await?;
-                match $query.persistent(false).$fetch(&mut *tx).await {
+                let mut tx = sqlx::Connection::begin(&mut *$lease).await?;
+                let outcome = {
+                    let $conn: &mut sqlx::PgConnection = &mut *tx;
+                    let $persistent = false;
+                    $call.await
+                };
+                match outcome {
                     Ok(value) => {
                         tx.commit().await?;
                         Ok(value)
@@ -59,7 +66,9 @@ macro_rules! run {
             }
             .await
         } else {
-            $query.$fetch(&mut *$conn).await
+            let $conn: &mut sqlx::PgConnection = &mut *$lease;
+            let $persistent = true;
+            $call.await
         }
     };
 }

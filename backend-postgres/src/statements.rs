@@ -1,0 +1,182 @@
+//! The SQL of every call, run on a connection its caller holds: one leased
+//! from the store's warm set (see `pooler`), and later a unit of work's or
+//! the caller's own transaction's. `persistent`: prepare the statement
+//! under a name sqlx caches (directly), or unnamed (behind a pooler).
+
+use message_store::{Category, CategoryRead, ExpectedVersion, NewMessage, StreamName, StreamRead};
+use sqlx::postgres::{PgConnection, PgRow};
+
+use crate::convert;
+
+// The readers' columns, in the order rows::decode reads them.
+const READ_STREAM: &str =
+    "SELECT id, stream_name, type, position, global_position, data, metadata, time
+     FROM message_store.get_stream_messages($1, $2, $3)";
+const READ_CATEGORY: &str =
+    "SELECT id, stream_name, type, position, global_position, data, metadata, time
+     FROM message_store.get_category_messages($1, $2, $3, $4, $5, $6)";
+const READ_LAST: &str =
+    "SELECT id, stream_name, type, position, global_position, data, metadata, time
+     FROM message_store.get_last_stream_message($1, $2)";
+
+const WRITE_ONE: &str =
+    "SELECT message_store.write_message($1, $2, $3, $4::text::jsonb, $5::text::jsonb, $6)";
+
+const WRITE_BATCH: &str = "SELECT message_store.write_message(m.id, $1, m.type, m.data, m.metadata, $2::bigint + m.ord - 1)
+     FROM unnest($3::varchar[], $4::varchar[], $5::text[]::jsonb[], $6::text[]::jsonb[])
+          WITH ORDINALITY AS m(id, type, data, metadata, ord)";
+
+// Message DB has no function for this; the role may read the table. The
+// row comparison makes the (category, global_position) index the only plan
+// without a sort: one backward step, however many newer messages other
+// categories hold.
+const CATEGORY_HEAD: &str = "SELECT global_position FROM message_store.messages
+     WHERE (message_store.category(stream_name), global_position) <= ($1, 9223372036854775807)
+       AND message_store.category(stream_name) >= $1
+     ORDER BY message_store.category(stream_name) DESC, global_position DESC
+     LIMIT 1";
+
+type Sql<T> = Result<T, sqlx::Error>;
+
+/// A write's messages as the statements bind them, serialized once for
+/// every attempt.
+pub(crate) struct Batch {
+    ids: Vec<String>,
+    types: Vec<String>,
+    data: Vec<String>,
+    metadata: Vec<Option<String>>,
+}
+
+impl Batch {
+    pub(crate) fn new(messages: Vec<NewMessage>) -> Batch {
+        let count = messages.len();
+        let mut batch = Batch {
+            ids: Vec::with_capacity(count),
+            types: Vec::with_capacity(count),
+            data: Vec::with_capacity(count),
+            metadata: Vec::with_capacity(count),
+        };
+        for message in messages {
+            batch.ids.push(message.id.hyphenated().to_string());
+            batch.data.push(message.data.to_string());
+            batch
+                .metadata
+                .push(message.metadata.to_json().map(|m| m.to_string()));
+            batch.types.push(message.message_type);
+        }
+        batch
+    }
+}
+
+/// Writes `batch` to `stream` expecting `expected`: the last position
+/// written. One message is Message DB's own call, the cheapest statement
+/// there is; more are one statement over `unnest`, the expected version
+/// chained.
+pub(crate) async fn write(
+    conn: &mut PgConnection,
+    persistent: bool,
+    stream: &StreamName,
+    batch: &Batch,
+    expected: ExpectedVersion,
+) -> Sql<Vec<i64>> {
+    if batch.ids.len() == 1 {
+        let position: i64 = sqlx::query_scalar(WRITE_ONE)
+            .bind(&batch.ids[0])
+            .bind(stream.as_str())
+            .bind(&batch.types[0])
+            .bind(&batch.data[0])
+            .bind(&batch.metadata[0])
+            .bind(convert::expected_version(expected))
+            .persistent(persistent)
+            .fetch_one(conn)
+            .await?;
+        return Ok(vec![position]);
+    }
+    sqlx::query_scalar(WRITE_BATCH)
+        .bind(stream.as_str())
+        .bind(convert::expected_version(expected))
+        .bind(&batch.ids)
+        .bind(&batch.types)
+        .bind(&batch.data)
+        .bind(&batch.metadata)
+        .persistent(persistent)
+        .fetch_all(conn)
+        .await
+}
+
+/// The rows of one stream read.
+pub(crate) async fn read_stream(
+    conn: &mut PgConnection,
+    persistent: bool,
+    stream: &StreamName,
+    options: &StreamRead,
+) -> Sql<Vec<PgRow>> {
+    sqlx::query(READ_STREAM)
+        .bind(stream.as_str())
+        .bind(convert::to_bigint(options.position()))
+        .bind(convert::batch_size(options.batch_size()))
+        .persistent(persistent)
+        .fetch_all(conn)
+        .await
+}
+
+/// The rows of one category read (options already validated).
+pub(crate) async fn read_category(
+    conn: &mut PgConnection,
+    persistent: bool,
+    category: &Category,
+    options: &CategoryRead,
+) -> Sql<Vec<PgRow>> {
+    let group = options.consumer_group();
+    sqlx::query(READ_CATEGORY)
+        .bind(category.as_str())
+        .bind(convert::to_bigint(options.position()))
+        .bind(convert::batch_size(options.batch_size()))
+        .bind(options.correlation())
+        .bind(group.map(|g| i64::from(g.member())))
+        .bind(group.map(|g| i64::from(g.size())))
+        .persistent(persistent)
+        .fetch_all(conn)
+        .await
+}
+
+/// The row of a stream's last message (of `message_type`, if given).
+pub(crate) async fn read_last(
+    conn: &mut PgConnection,
+    persistent: bool,
+    stream: &StreamName,
+    message_type: Option<&str>,
+) -> Sql<Option<PgRow>> {
+    sqlx::query(READ_LAST)
+        .bind(stream.as_str())
+        .bind(message_type)
+        .persistent(persistent)
+        .fetch_optional(conn)
+        .await
+}
+
+/// A stream's version, as Message DB's `stream_version` gives it.
+pub(crate) async fn stream_version(
+    conn: &mut PgConnection,
+    persistent: bool,
+    stream: &StreamName,
+) -> Sql<Option<i64>> {
+    sqlx::query_scalar("SELECT message_store.stream_version($1)")
+        .bind(stream.as_str())
+        .persistent(persistent)
+        .fetch_one(conn)
+        .await
+}
+
+/// The global position of a category's last message.
+pub(crate) async fn category_head(
+    conn: &mut PgConnection,
+    persistent: bool,
+    category: &Category,
+) -> Sql<Option<i64>> {
+    sqlx::query_scalar(CATEGORY_HEAD)
+        .bind(category.as_str())
+        .persistent(persistent)
+        .fetch_optional(conn)
+        .await
+}
