@@ -12,6 +12,8 @@ use sqlx::{ConnectOptions, Connection};
 
 use crate::error::PostgresError;
 use crate::notify::Notifier;
+use crate::pooler::run;
+use crate::statements;
 use crate::warm::Warm;
 use crate::{version_supported, Inner, PostgresStore, SUPPORTED_VERSIONS};
 
@@ -124,12 +126,16 @@ impl PostgresStore {
             probe(&options, timeout).await?;
         }
 
-        let version: String = one_off(
-            &pool,
+        // One connection for both checks, each as a call runs (see `pooler`).
+        let mut conn = pool
+            .acquire()
+            .await
+            .map_err(|e| crate::retry::classify(e, None))?;
+        let version = run!(
             pooled,
-            sqlx::query_scalar("SELECT message_store.message_store_version()"),
+            conn,
+            |c, persistent| statements::message_db_version(c, persistent)
         )
-        .await
         .map_err(
             |e| match e.as_database_error().and_then(|d| d.code()).as_deref() {
                 Some("42883" | "3F000") => PostgresError::MissingMessageDb {
@@ -153,16 +159,12 @@ impl PostgresStore {
             .into());
         }
 
-        let settings = sqlx::query_as(
-            "SELECT current_setting('search_path'),
-                    EXISTS (SELECT 1 FROM pg_trigger
-                            WHERE tgname = 'message_store_notify'
-                              AND tgrelid = to_regclass('message_store.messages')),
-                    'message_store' = ANY(current_schemas(false))",
-        );
-        let (search_path, notify, on_path): (String, bool, bool) = one_off(&pool, pooled, settings)
-            .await
+        let (search_path, notify, on_path) =
+            run!(pooled, conn, |c, persistent| statements::settings(
+                c, persistent
+            ))
             .map_err(|e| crate::retry::classify(e, None))?;
+        drop(conn);
         if !on_path {
             return Err(PostgresError::SearchPath { search_path }.into());
         }
@@ -179,61 +181,6 @@ impl PostgresStore {
                 pooled,
             }),
         })
-    }
-}
-
-/// Runs one query of the opening checks: on the pool directly, or behind a
-/// pooler as its own transaction of unnamed statements (see [`crate::pooler`]).
-async fn one_off<T, Q>(pool: &PgPool, pooled: bool, query: Q) -> Result<T, sqlx::Error>
-where
-    Q: OneOff<T>,
-{
-    if !pooled {
-        return query.run(pool).await;
-    }
-    let mut tx = pool.begin().await?;
-    let value = query.unnamed().run(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(value)
-}
-
-/// The two query shapes the opening checks use.
-trait OneOff<T>: Sized {
-    fn unnamed(self) -> Self;
-    async fn run<'c, E>(self, executor: E) -> Result<T, sqlx::Error>
-    where
-        E: sqlx::PgExecutor<'c>;
-}
-
-impl<'q, T> OneOff<T>
-    for sqlx::query::QueryScalar<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>
-where
-    T: Send + Unpin,
-    (T,): for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
-{
-    fn unnamed(self) -> Self {
-        self.persistent(false)
-    }
-    async fn run<'c, E>(self, executor: E) -> Result<T, sqlx::Error>
-    where
-        E: sqlx::PgExecutor<'c>,
-    {
-        self.fetch_one(executor).await
-    }
-}
-
-impl<'q, T> OneOff<T> for sqlx::query::QueryAs<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>
-where
-    T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
-{
-    fn unnamed(self) -> Self {
-        self.persistent(false)
-    }
-    async fn run<'c, E>(self, executor: E) -> Result<T, sqlx::Error>
-    where
-        E: sqlx::PgExecutor<'c>,
-    {
-        self.fetch_one(executor).await
     }
 }
 

@@ -23,7 +23,8 @@ macro_rules! leased {
     ($store:expr, |$conn:ident, $persistent:ident| $call:expr) => {
         async {
             let mut lease = $store.inner.warm.lease().await?;
-            let result = $crate::pooler::run!($store, lease, |$conn, $persistent| $call);
+            let result =
+                $crate::pooler::run!($store.inner.pooled, lease, |$conn, $persistent| $call);
             lease.done(&result);
             result
         }
@@ -33,17 +34,19 @@ macro_rules! leased {
             $sent.set(false);
             let mut lease = $store.inner.warm.lease().await?;
             $sent.set(true);
-            let result = $crate::pooler::run!($store, lease, |$conn, $persistent| $call);
+            let result =
+                $crate::pooler::run!($store.inner.pooled, lease, |$conn, $persistent| $call);
             lease.done(&result);
             result
         }
     };
 }
 
-/// The statement itself, directly or in its own transaction.
+/// The statement itself on the connection `$lease` derefs to: directly, or
+/// (`$pooled`) in its own transaction.
 macro_rules! run {
-    ($store:expr, $lease:ident, |$conn:ident, $persistent:ident| $call:expr) => {
-        if $store.inner.pooled {
+    ($pooled:expr, $lease:ident, |$conn:ident, $persistent:ident| $call:expr) => {
+        if $pooled {
             async {
                 let mut tx = sqlx::Connection::begin(&mut *$lease).await?;
                 let outcome = {

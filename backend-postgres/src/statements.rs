@@ -168,6 +168,32 @@ pub(crate) async fn stream_version(
         .await
 }
 
+/// The version Message DB reports (the first of the opening checks).
+pub(crate) async fn message_db_version(conn: &mut PgConnection, persistent: bool) -> Sql<String> {
+    sqlx::query_scalar("SELECT message_store.message_store_version()")
+        .persistent(persistent)
+        .fetch_one(conn)
+        .await
+}
+
+/// The search path, whether our NOTIFY trigger is installed, and whether
+/// `message_store` is on the path (the other opening check).
+pub(crate) async fn settings(
+    conn: &mut PgConnection,
+    persistent: bool,
+) -> Sql<(String, bool, bool)> {
+    sqlx::query_as(
+        "SELECT current_setting('search_path'),
+                EXISTS (SELECT 1 FROM pg_trigger
+                        WHERE tgname = 'message_store_notify'
+                          AND tgrelid = to_regclass('message_store.messages')),
+                'message_store' = ANY(current_schemas(false))",
+    )
+    .persistent(persistent)
+    .fetch_one(conn)
+    .await
+}
+
 /// The global position of a category's last message.
 pub(crate) async fn category_head(
     conn: &mut PgConnection,

@@ -268,12 +268,7 @@ impl Consumer {
             health: health.clone(),
             progress,
         };
-        let mut fleet = fleet::FleetOptions::new()
-            .with_buckets(1)
-            .with_lease_duration(self.options.lease_duration);
-        if let Some(id) = &self.options.instance_id {
-            fleet = fleet.with_instance_id(id.clone());
-        }
+        let fleet = self.options.standby_fleet();
         let category = self.category.clone();
         let read = self.options.subscription.clone();
         let running = self.launch(store.clone(), fleet, Some(sink)).await?;

@@ -249,6 +249,17 @@ impl ConsumerOptions {
         self.instance_id.as_deref()
     }
 
+    /// The one-bucket fleet a consumer with an id runs as under its lease.
+    pub(crate) fn standby_fleet(&self) -> crate::fleet::FleetOptions {
+        let fleet = crate::fleet::FleetOptions::new()
+            .with_buckets(1)
+            .with_lease_duration(self.lease_duration);
+        match &self.instance_id {
+            Some(id) => fleet.with_instance_id(id.clone()),
+            None => fleet,
+        }
+    }
+
     /// Whether a consumer with an id stands by behind a live one.
     pub fn standby(&self) -> bool {
         self.standby
@@ -311,9 +322,7 @@ impl ConsumerOptions {
         if self.shutdown_deadline.is_zero() {
             return Err(invalid("shutdown_deadline", "must be longer than zero"));
         }
-        if self.lease_duration < Duration::from_millis(30) {
-            return Err(invalid("lease_duration", "must be at least 30 ms"));
-        }
+        self.standby_fleet().validate()?;
         if self.on_failure == FailurePolicy::Park && self.subscription.consumer_id().is_none() {
             return Err(invalid(
                 "consumer_id",

@@ -165,14 +165,14 @@ pub(crate) async fn release(
     generation: u64,
     instance: &str,
 ) -> Result<bool> {
-    let Some(last) = store.last_message(stream).await? else {
+    let standing = read_bucket(store, stream, &BucketRecord::default()).await?;
+    let (Some(version), Some(claim)) = (standing.version, standing.claim) else {
         return Ok(false);
     };
-    let standing = read_bucket(store, stream, &BucketRecord::default()).await?;
-    if standing.claim.map(|c| c.generation) != Some(generation) {
+    if claim.generation != generation {
         return Ok(false);
     }
-    let expected = ExpectedVersion::Exact(last.position);
+    let expected = ExpectedVersion::Exact(version);
     let (written, _) = transfer_at(store, stream, RELEASED, instance, expected).await?;
     Ok(written.is_some())
 }
