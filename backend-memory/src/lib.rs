@@ -21,7 +21,11 @@
 //! # }
 //! ```
 
+mod jsonb;
 mod state;
+mod stored;
+mod unit;
+mod units;
 
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -29,13 +33,15 @@ use std::sync::{Arc, PoisonError, RwLock};
 use async_trait::async_trait;
 use message_store::backend::{self, validate_write};
 use message_store::{
-    Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, Result,
-    StreamName, StreamRead, SubscribeOptions, Subscription,
+    Category, CategoryRead, ConflictReason, Error, ExpectedVersion, Message, MessageStore,
+    NewMessage, OpenUnit, Result, StreamName, StreamRead, SubscribeOptions, Subscription,
+    UnitOptions,
 };
-use serde_json::Value;
 use tokio::sync::watch;
 
-use state::State;
+use state::{State, Step};
+use unit::MemoryUnit;
+use units::UnitId;
 
 /// An in-process message store. Cloning is cheap and shares the same
 /// messages; every clone sees every write.
@@ -50,6 +56,8 @@ struct Inner {
     state: RwLock<State>,
     /// Carries the last global position written, to wake subscriptions.
     written: watch::Sender<u64>,
+    /// Changes whenever a unit of work ends, to wake the writes waiting for it.
+    released: watch::Sender<u64>,
 }
 
 impl MemoryStore {
@@ -57,11 +65,13 @@ impl MemoryStore {
     pub fn new() -> Self {
         static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let (written, _) = watch::channel(0);
+        let (released, _) = watch::channel(0);
         MemoryStore {
             inner: Arc::new(Inner {
                 instance: INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 state: RwLock::new(State::default()),
                 written,
+                released,
             }),
         }
     }
@@ -83,6 +93,88 @@ impl MemoryStore {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         f(&state)
+    }
+}
+
+impl Inner {
+    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `attempt` under the state lock until it need not wait for an
+    /// open unit of work, waiting outside the lock for units to end. For a
+    /// unit's own write (`unit`: its id and lock timeout), a wait that would
+    /// close a cycle of units waiting for each other fails with a deadlock,
+    /// and one longer than the timeout with a lock timeout.
+    async fn until_done<T>(
+        &self,
+        unit: Option<(UnitId, Option<std::time::Duration>)>,
+        mut attempt: impl FnMut(&mut State) -> Result<Step<T>>,
+    ) -> Result<T> {
+        let deadline = unit
+            .and_then(|(_, timeout)| timeout)
+            .map(|timeout| tokio::time::Instant::now() + timeout);
+        loop {
+            let mut released = {
+                let mut state = self.write_state();
+                let holder = match attempt(&mut state)? {
+                    Step::Done(done) => return Ok(done),
+                    Step::Wait(holder) => holder,
+                };
+                if let Some((me, _)) = unit {
+                    if !state.units.wait(me, holder) {
+                        return Err(conflict(ConflictReason::Deadlock));
+                    }
+                }
+                // Subscribed under the lock every release is sent under.
+                self.released.subscribe()
+            };
+            let _waiting = unit.map(|(me, _)| Waiting {
+                inner: self,
+                unit: me,
+            });
+            match deadline {
+                None => released.changed().await.ok(),
+                Some(deadline) => tokio::time::timeout_at(deadline, released.changed())
+                    .await
+                    .map_err(|_| conflict(ConflictReason::LockTimeout))?
+                    .ok(),
+            };
+        }
+    }
+
+    /// Ends a unit of work, storing its writes when `commit`, and wakes
+    /// whoever waits for it (and, for a commit, the subscriptions).
+    fn end_unit(&self, unit: UnitId, commit: bool) {
+        let last = {
+            let mut state = self.write_state();
+            let last = state.end_unit(unit, commit);
+            self.released.send_modify(|n| *n = n.wrapping_add(1));
+            last
+        };
+        if let Some(last) = last {
+            self.written.send_replace(last);
+        }
+    }
+}
+
+fn conflict(reason: ConflictReason) -> Error {
+    Error::Conflict {
+        reason,
+        source: None,
+    }
+}
+
+/// While alive, its unit is waiting; dropped (the wait over or cancelled),
+/// it no longer is.
+struct Waiting<'a> {
+    inner: &'a Inner,
+    unit: UnitId,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.inner.write_state().units.stop_waiting(self.unit);
     }
 }
 
@@ -116,24 +208,13 @@ impl MessageStore for MemoryStore {
     ) -> Result<u64> {
         validate_write(stream, &messages)?;
         let mut messages = messages;
-        for message in &mut messages {
-            as_jsonb_returns(&mut message.data);
-            for map in [
-                &mut message.metadata.properties,
-                &mut message.metadata.local_properties,
-                &mut message.metadata.other,
-            ] {
-                map.values_mut().for_each(as_jsonb_returns);
-            }
-        }
-        let written = {
-            let mut state = self
-                .inner
-                .state
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            state.append(stream, messages, expected)?
-        };
+        jsonb::as_stored(&mut messages);
+        let written = self
+            .inner
+            .until_done(None, |state| {
+                state.append(stream, &mut messages, expected, None)
+            })
+            .await?;
         self.inner
             .written
             .send_replace(written.last_global_position);
@@ -146,7 +227,7 @@ impl MessageStore for MemoryStore {
                 name: stream.as_str().to_owned(),
             });
         }
-        Ok(self.read_state(|state| state.read_stream(stream, &options)))
+        Ok(self.read_state(|state| state.read_stream(stream, &options, None)))
     }
 
     async fn read_category(
@@ -155,7 +236,7 @@ impl MessageStore for MemoryStore {
         options: CategoryRead,
     ) -> Result<Vec<Message>> {
         options.validate()?;
-        Ok(self.read_state(|state| state.read_category(category, &options)))
+        Ok(self.read_state(|state| state.read_category(category, &options, None)))
     }
 
     async fn read_last_message(
@@ -163,15 +244,19 @@ impl MessageStore for MemoryStore {
         stream: &StreamName,
         message_type: Option<&str>,
     ) -> Result<Option<Message>> {
-        Ok(self.read_state(|state| state.last_message(stream, message_type)))
+        Ok(self.read_state(|state| state.last_message(stream, message_type, None)))
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>> {
-        Ok(self.read_state(|state| state.stream_version(stream.as_str())))
+        Ok(self.read_state(|state| state.stream_version(stream.as_str(), None)))
     }
 
     async fn category_head(&self, category: &Category) -> Result<Option<u64>> {
         Ok(self.read_state(|state| state.category_head(category)))
+    }
+
+    async fn begin(&self, options: UnitOptions) -> Result<Box<dyn OpenUnit>> {
+        Ok(Box::new(MemoryUnit::open(self.clone(), &options)))
     }
 
     async fn subscribe(
@@ -188,48 +273,5 @@ impl MessageStore for MemoryStore {
 
     fn wakes_subscriptions_on_write(&self) -> bool {
         true
-    }
-}
-
-/// Rewrites the numbers of `value` as PostgreSQL's jsonb gives them back,
-/// so reads agree with Message DB. jsonb keeps a number's decimal digits,
-/// not its notation, and has no negative zero. serde_json writes a float of
-/// 1e16 or more in exponent form with its shortest digits (2^60 is
-/// `1.152921504606847e18`), which jsonb returns as those digits spelled out
-/// (`1152921504606847000`): a client reads that back as an integer when it
-/// fits one (u64, or i64 when negative). `-0.0` comes back as `0.0`. Every
-/// other number reads back as written.
-fn as_jsonb_returns(value: &mut Value) {
-    match value {
-        Value::Number(number) if number.is_f64() => {
-            let text = number.to_string();
-            if text == "-0.0" {
-                *value = Value::from(0.0);
-            } else if let Some(integer) = spelled_out(&text) {
-                *value = integer;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(as_jsonb_returns),
-        Value::Object(map) => map.values_mut().for_each(as_jsonb_returns),
-        _ => {}
-    }
-}
-
-/// `1.5e16` as the integer `15000000000000000`, when it is a whole number
-/// written with a positive exponent and fits a u64 (or an i64, negative).
-fn spelled_out(text: &str) -> Option<Value> {
-    let (mantissa, exponent) = text.split_once('e')?;
-    let exponent: usize = exponent.trim_start_matches('+').parse().ok()?;
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", mantissa),
-    };
-    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let zeros = exponent.checked_sub(fraction.len())?;
-    let digits = format!("{sign}{whole}{fraction}{}", "0".repeat(zeros));
-    if sign.is_empty() {
-        digits.parse::<u64>().ok().map(Value::from)
-    } else {
-        digits.parse::<i64>().ok().map(Value::from)
     }
 }

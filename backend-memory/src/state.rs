@@ -1,21 +1,31 @@
 //! The store's synchronous state: every transition happens under one lock and
-//! never awaits, so a write is atomic and visible all at once.
+//! never awaits, so a write, and a unit of work's commit, is atomic and
+//! visible all at once.
+//!
+//! Writes that must wait (for a category lock or a message id an open unit
+//! of work holds) return [`Step::Wait`] naming that unit; the caller waits
+//! outside the lock and tries again.
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{SubsecRound, Utc};
 use message_store::{
-    stream_name, Category, CategoryRead, Error, ExpectedVersion, JsonData, Message, Metadata,
-    NewMessage, Result, StreamName, StreamRead,
+    stream_name, Category, CategoryRead, Error, ExpectedVersion, Message, NewMessage, Result,
+    StreamName, StreamRead,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use uuid::Uuid;
 
-/// Messages in global order plus the indexes reads need. The maps use
-/// FxHash (rustc-hash): the keys come from the application itself, so
-/// SipHash's flooding resistance buys nothing here, and it was measurably
-/// slower on the append path.
+use crate::stored::Stored;
+use crate::units::{lock_key, UnitId, Units};
+
+/// Committed messages plus the indexes reads need, and the open units of
+/// work. The maps use FxHash (rustc-hash): the keys come from the
+/// application itself, so SipHash's flooding resistance buys nothing here,
+/// and it was measurably slower on the append path.
 #[derive(Default)]
 pub(crate) struct State {
-    /// Every message, in global-position order.
+    /// Every committed message, in commit order. That is global-position
+    /// order within a category (a category's writers take turns, through
+    /// its lock), not across categories, as on PostgreSQL.
     messages: Vec<Stored>,
     /// Stream name -> indexes into `messages`, in stream-position order.
     streams: FxHashMap<String, Vec<usize>>,
@@ -25,39 +35,15 @@ pub(crate) struct State {
     ids: FxHashSet<Uuid>,
     /// The last global position handed out (burned values included).
     last_global_position: u64,
+    pub(crate) units: Units,
 }
 
-/// A message as kept in memory: about a third of a `Message`'s size (type as a
-/// boxed str, metadata boxed and absent when empty), which matters when a test
-/// or benchmark holds millions of them.
-struct Stored {
-    id: Uuid,
-    stream_name: StreamName,
-    message_type: Box<str>,
-    position: u64,
-    global_position: u64,
-    time: DateTime<Utc>,
-    data: JsonData,
-    metadata: Option<Box<Metadata>>,
-}
-
-impl Stored {
-    fn to_message(&self) -> Message {
-        Message {
-            id: self.id,
-            stream_name: self.stream_name.clone(),
-            message_type: self.message_type.to_string(),
-            position: self.position,
-            global_position: self.global_position,
-            data: self.data.clone(),
-            metadata: self.metadata.as_deref().cloned().unwrap_or_default(),
-            time: self.time,
-        }
-    }
-
-    fn correlation(&self) -> Option<&str> {
-        self.metadata.as_ref()?.correlation()
-    }
+/// The outcome of a write that may have to wait.
+pub(crate) enum Step<T> {
+    /// It was done.
+    Done(T),
+    /// It must wait for this unit to end, then be tried again.
+    Wait(UnitId),
 }
 
 /// What a successful append reports.
@@ -71,23 +57,47 @@ impl State {
         self.messages.len()
     }
 
-    pub(crate) fn stream_version(&self, stream: &str) -> Option<u64> {
+    /// The stream's version as `unit` sees it (committed only for `None`).
+    pub(crate) fn stream_version(&self, stream: &str, unit: Option<UnitId>) -> Option<u64> {
+        let pending = self.units.messages(unit).iter().rev();
+        if let Some(last) = pending
+            .into_iter()
+            .find(|m| m.stream_name.as_str() == stream)
+        {
+            return Some(last.position);
+        }
         self.streams
             .get(stream)
             .map(|indexes| position_of(indexes.len() - 1))
     }
 
-    /// Appends a validated batch, checking as Message DB does: the expected
-    /// version first, then each id in turn. A duplicate id burns one global
-    /// position for each message up to and including it, as the sequence does
-    /// on Postgres, so gaps appear where they would there.
+    /// Appends a validated batch (taken from `messages` once it need not
+    /// wait), as a plain write (`unit` `None`) or as
+    /// part of an open unit, checking as Message DB does: the category's
+    /// lock first, then the expected version, then each id in turn. A
+    /// duplicate id burns one global position for each message up to and
+    /// including it, as the sequence does on Postgres, so gaps appear where
+    /// they would there.
     pub(crate) fn append(
         &mut self,
         stream: &StreamName,
-        messages: Vec<NewMessage>,
+        messages: &mut Vec<NewMessage>,
         expected: ExpectedVersion,
-    ) -> Result<Written> {
-        let version = self.stream_version(stream.as_str());
+        unit: Option<UnitId>,
+    ) -> Result<Step<Written>> {
+        // Hashing the category costs a plain write that nothing can block
+        // more than the write itself.
+        let contended = !self.units.none_open();
+        if contended {
+            let key = lock_key(stream_name::category_of(stream.as_str()));
+            if let Some(holder) = self.units.lock_held(key, unit) {
+                return Ok(Step::Wait(holder));
+            }
+            if let Some(unit) = unit {
+                self.units.lock(unit, key);
+            }
+        }
+        let version = self.stream_version(stream.as_str(), unit);
         if !expected.matches(version) {
             return Err(Error::WrongExpectedVersion {
                 stream: stream.as_str().to_owned(),
@@ -95,64 +105,103 @@ impl State {
                 actual: version,
             });
         }
-        if let Some(index) = messages.iter().position(|m| self.ids.contains(&m.id)) {
-            self.last_global_position += position_of(index + 1);
-            return Err(Error::DuplicateMessageId {
-                id: messages[index].id,
-            });
+        for (index, message) in messages.iter().enumerate() {
+            let holder = contended
+                .then(|| self.units.id_holder(&message.id))
+                .flatten();
+            match holder {
+                Some(other) if Some(other) != unit => return Ok(Step::Wait(other)),
+                _ => {}
+            }
+            if holder.is_some() || self.ids.contains(&message.id) {
+                self.last_global_position += position_of(index + 1);
+                return Err(Error::DuplicateMessageId { id: message.id });
+            }
         }
 
         let time = Utc::now().trunc_subsecs(6);
-        let first_position = version.map_or(0, |v| v + 1);
-        let mut position = first_position;
-        if !self.streams.contains_key(stream.as_str()) {
-            self.streams.insert(stream.as_str().to_owned(), Vec::new());
-        }
-        let category = stream_name::category_of(stream.as_str());
-        if !self.categories.contains_key(category) {
-            self.categories.insert(category.to_owned(), Vec::new());
-        }
-        let stream_indexes = self
-            .streams
-            .get_mut(stream.as_str())
-            .expect("inserted above");
-        let category_indexes = self.categories.get_mut(category).expect("inserted above");
-        self.ids.reserve(messages.len());
-        for new in messages {
+        let mut position = version.map_or(0, |v| v + 1);
+        let mut stored = Vec::with_capacity(messages.len());
+        for new in std::mem::take(messages) {
             self.last_global_position += 1;
-            let index = self.messages.len();
-            self.ids.insert(new.id);
-            let metadata = (!new.metadata.is_empty()).then(|| Box::new(new.metadata));
-            self.messages.push(Stored {
-                id: new.id,
-                stream_name: stream.clone(),
-                message_type: new.message_type.into_boxed_str(),
+            stored.push(Stored::new(
+                new,
+                stream,
                 position,
-                global_position: self.last_global_position,
+                self.last_global_position,
                 time,
-                data: JsonData::from_value(new.data),
-                metadata,
-            });
-            stream_indexes.push(index);
-            category_indexes.push(index);
+            ));
             position += 1;
         }
-        Ok(Written {
+        let written = Written {
             last_position: position - 1,
             last_global_position: self.last_global_position,
-        })
+        };
+        match unit {
+            Some(unit) => self.units.add(unit, stored),
+            None => self.insert(stored),
+        }
+        Ok(Step::Done(written))
     }
 
-    pub(crate) fn read_stream(&self, stream: &StreamName, options: &StreamRead) -> Vec<Message> {
-        let Some(indexes) = self.streams.get(stream.as_str()) else {
-            return Vec::new();
-        };
+    /// Ends `unit`, storing its writes when `commit`: the last global
+    /// position it wrote, if it wrote anything.
+    pub(crate) fn end_unit(&mut self, unit: UnitId, commit: bool) -> Option<u64> {
+        let messages = self.units.end(unit);
+        let last = messages.last().map(|m| m.global_position);
+        if commit {
+            self.insert(messages);
+        }
+        last.filter(|_| commit)
+    }
+
+    /// Stores written messages, in global-position order. Consecutive
+    /// messages of one stream (every batch) share one index lookup.
+    fn insert(&mut self, messages: Vec<Stored>) {
+        let mut messages = messages.into_iter().peekable();
+        while let Some(first) = messages.peek() {
+            let stream = first.stream_name.clone();
+            let category = stream_name::category_of(stream.as_str());
+            if !self.categories.contains_key(category) {
+                self.categories.insert(category.to_owned(), Vec::new());
+            }
+            let category_indexes = self.categories.get_mut(category).expect("inserted above");
+            if !self.streams.contains_key(stream.as_str()) {
+                self.streams.insert(stream.as_str().to_owned(), Vec::new());
+            }
+            let stream_indexes = self
+                .streams
+                .get_mut(stream.as_str())
+                .expect("inserted above");
+            while let Some(stored) = messages.next_if(|m| m.stream_name == stream) {
+                let index = self.messages.len();
+                self.ids.insert(stored.id);
+                stream_indexes.push(index);
+                category_indexes.push(index);
+                self.messages.push(stored);
+            }
+        }
+    }
+
+    pub(crate) fn read_stream(
+        &self,
+        stream: &StreamName,
+        options: &StreamRead,
+        unit: Option<UnitId>,
+    ) -> Vec<Message> {
+        let committed = self
+            .streams
+            .get(stream.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        let pending = self.units.messages(unit).iter();
         let start = usize::try_from(options.position()).unwrap_or(usize::MAX);
-        indexes
+        committed
             .iter()
+            .map(|&index| &self.messages[index])
+            .chain(pending.filter(|m| m.stream_name == *stream))
             .skip(start)
             .take(options.batch_size().as_usize())
-            .map(|&index| self.messages[index].to_message())
+            .map(Stored::to_message)
             .collect()
     }
 
@@ -160,15 +209,27 @@ impl State {
         &self,
         category: &Category,
         options: &CategoryRead,
+        unit: Option<UnitId>,
     ) -> Vec<Message> {
-        let Some(indexes) = self.categories.get(category.as_str()) else {
-            return Vec::new();
-        };
+        let indexes = self
+            .categories
+            .get(category.as_str())
+            .map_or(&[][..], Vec::as_slice);
         let from = options.position();
         let start = indexes.partition_point(|&index| self.messages[index].global_position < from);
-        let candidates = indexes[start..].iter().map(|&index| &self.messages[index]);
+        // A unit's pending messages in this category come after every
+        // committed one: it holds the category's lock.
+        let pending = self
+            .units
+            .messages(unit)
+            .iter()
+            .filter(|m| m.category() == category.as_str() && m.global_position >= from);
+        let candidates = indexes[start..]
+            .iter()
+            .map(|&index| &self.messages[index])
+            .chain(pending);
         let limit = options.batch_size().as_usize();
-        let mut page = Vec::with_capacity(limit.min(candidates.len()));
+        let mut page = Vec::with_capacity(limit.min(indexes.len() - start));
         if options.correlation().is_none() && options.consumer_group().is_none() {
             page.extend(candidates.take(limit).map(Stored::to_message));
         } else {
@@ -193,12 +254,16 @@ impl State {
         &self,
         stream: &StreamName,
         message_type: Option<&str>,
+        unit: Option<UnitId>,
     ) -> Option<Message> {
-        self.streams
-            .get(stream.as_str())?
-            .iter()
-            .rev()
-            .map(|&index| &self.messages[index])
+        let committed = self
+            .streams
+            .get(stream.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        let pending = self.units.messages(unit).iter().rev();
+        pending
+            .filter(|m| m.stream_name == *stream)
+            .chain(committed.iter().rev().map(|&index| &self.messages[index]))
             .find(|stored| message_type.is_none_or(|wanted| &*stored.message_type == wanted))
             .map(Stored::to_message)
     }

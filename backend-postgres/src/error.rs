@@ -1,7 +1,7 @@
 //! Mapping PostgreSQL errors to the core `Error`, structurally: SQLSTATE plus
 //! constraint name or Message DB's message prefix.
 
-use message_store::{Error, ExpectedVersion, NameProblem};
+use message_store::{ConflictReason, Error, ExpectedVersion, NameProblem};
 use sqlx::postgres::PgDatabaseError;
 use uuid::Uuid;
 
@@ -158,6 +158,31 @@ pub(crate) fn map_error(error: sqlx::Error, write: Option<&WriteContext<'_>>) ->
         }
         _ => classify(error, written_to),
     }
+}
+
+/// Maps a failure inside a unit of work, whose transaction it ended: a
+/// deadlock, a lock timeout or a serialization failure is a
+/// [`Error::Conflict`]; a broken connection lost the uncommitted unit, so
+/// it is transient (never an unknown outcome); the rest as [`map_error`].
+pub(crate) fn unit_error(error: sqlx::Error, stream: Option<(&str, ExpectedVersion)>) -> Error {
+    let reason = match error.as_database_error().and_then(|d| d.code()).as_deref() {
+        Some("40P01") => Some(ConflictReason::Deadlock),
+        Some("55P03") => Some(ConflictReason::LockTimeout),
+        Some("40001") => Some(ConflictReason::Serialization),
+        _ => None,
+    };
+    if let Some(reason) = reason {
+        return Error::Conflict {
+            reason,
+            source: Some(Box::new(error)),
+        };
+    }
+    let write = stream.map(|(stream, expected)| WriteContext {
+        stream,
+        expected,
+        sent: false,
+    });
+    map_error(error, write.as_ref())
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ mod pooler;
 mod retry;
 mod rows;
 mod statements;
+mod unit;
 mod warm;
 
 use std::fmt;
@@ -42,9 +43,10 @@ use futures::stream::BoxStream;
 use message_store::backend::paging::{self, RawPage};
 use message_store::backend::{self, validate_write};
 use message_store::{
-    Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, Result,
-    StreamName, StreamRead, SubscribeOptions, Subscription,
+    Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, OpenUnit,
+    Result, StreamName, StreamRead, SubscribeOptions, Subscription, UnitOfWork, UnitOptions,
 };
+use sqlx::postgres::PgConnection;
 use sqlx::postgres::{PgPool, PgRow};
 use tokio::sync::watch;
 
@@ -160,6 +162,14 @@ impl PostgresStore {
         .await
         .map_err(|e| map_error(e, None))
     }
+}
+
+/// The connection of a unit of work this backend opened, for the caller's
+/// own queries in the unit's transaction (`None` for another backend's
+/// unit, or one that has ended). Do not end the transaction on it: commit
+/// or roll back through the unit.
+pub fn connection(unit: &mut dyn UnitOfWork) -> Option<&mut PgConnection> {
+    unit.backend()?.downcast_mut::<PgConnection>()
 }
 
 /// A page of rows with the position after its last row (`column`: 3 for
@@ -284,6 +294,10 @@ impl MessageStore for PostgresStore {
         Ok(head
             .map(|gp| convert::position_from_bigint(gp, "global_position"))
             .transpose()?)
+    }
+
+    async fn begin(&self, options: UnitOptions) -> Result<Box<dyn OpenUnit>> {
+        Ok(Box::new(unit::PgUnit::begin(self, &options).await?))
     }
 
     async fn subscribe(

@@ -110,7 +110,7 @@ pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
 
 /// True when the connection broke without the server answering: after a
 /// write was sent, its outcome is then unknown.
-fn is_lost_reply(error: &sqlx::Error) -> bool {
+pub(crate) fn is_lost_reply(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(database) => database.code().is_some_and(|c| c.starts_with("08")),

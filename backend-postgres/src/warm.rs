@@ -215,6 +215,15 @@ impl Lease {
     }
 }
 
+impl Lease {
+    /// Ends the call closing the connection, whose state is not known.
+    pub(crate) fn discard(mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            conn.close_on_drop();
+        }
+    }
+}
+
 /// True for a FATAL or PANIC report: the server ended the session whatever
 /// its SQLSTATE (for example 40001 on a hot standby in conflict with recovery).
 fn ends_session(error: &dyn sqlx::error::DatabaseError) -> bool {

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use message_store::{
-    Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, Result,
-    StreamName, StreamRead, SubscribeOptions, Subscription,
+    Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, OpenUnit,
+    Result, StreamName, StreamRead, SubscribeOptions, Subscription, UnitOptions,
 };
 use tokio::sync::watch;
 
@@ -27,6 +27,8 @@ pub enum Operation {
     StreamVersion,
     /// `category_head`.
     CategoryHead,
+    /// `begin` (opening a unit of work; the unit's own calls pass through).
+    Begin,
 }
 
 /// The error a fault injects.
@@ -227,6 +229,11 @@ impl MessageStore for FailingStore {
     async fn category_head(&self, category: &Category) -> Result<Option<u64>> {
         self.check(Operation::CategoryHead).await?;
         self.inner.category_head(category).await
+    }
+
+    async fn begin(&self, options: UnitOptions) -> Result<Box<dyn OpenUnit>> {
+        self.check(Operation::Begin).await?;
+        self.inner.begin(options).await
     }
 
     async fn subscribe(

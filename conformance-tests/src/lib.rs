@@ -121,6 +121,20 @@ macro_rules! __suite {
             subscription_started_at_the_end_delivers_only_new_messages,
             two_consumers_on_one_position_stream_are_refused,
             commit_past_the_last_delivered_message_is_refused,
+            // units of work
+            unit_commits_writes_to_several_streams_at_once,
+            dropped_or_rolled_back_unit_leaves_nothing,
+            failed_third_write_leaves_nothing,
+            duplicate_id_in_a_unit_aborts_it,
+            a_unit_is_refused_after_it_ends,
+            input_refused_before_it_is_sent_leaves_the_unit_open,
+            a_unit_sees_its_own_writes_and_nobody_else_does,
+            a_commit_wakes_subscriptions,
+            a_plain_write_waits_for_a_unit_holding_its_category,
+            units_racing_on_one_stream_get_one_winner_per_version,
+            second_unit_on_a_stream_waits_and_then_loses,
+            a_lock_timeout_ends_the_wait_with_a_conflict,
+            units_writing_in_opposite_orders_end_in_one_conflict,
         );
 
         $crate::__stamp_owned_cases!($factory, $get;

@@ -1,9 +1,15 @@
 //! The one error type every backend returns.
 
-use std::fmt;
-
 use uuid::Uuid;
 
+mod kind;
+mod problems;
+
+pub use kind::ErrorKind;
+pub(crate) use problems::{printable, shown};
+pub use problems::{ConsumerGroupProblem, NameProblem};
+
+use crate::unit::{ConflictReason, UnitState};
 use crate::version::ExpectedVersion;
 
 /// A `Result` whose error is this crate's [`Error`].
@@ -226,6 +232,38 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
+    /// A unit of work was used, or committed, after it had ended: after its
+    /// commit, its rollback, or a failure that aborted it. Nothing was done.
+    #[error("the unit of work is {state}: nothing more can be done with it; begin a new one")]
+    UnitEnded {
+        /// How it ended.
+        state: UnitState,
+    },
+
+    /// Concurrent work made a unit of work fail: a deadlock, a lock timeout
+    /// or a serialization failure. The unit was rolled back, nothing of it
+    /// is stored, and running it again may succeed.
+    #[error("the unit of work was rolled back because of {reason}; run it again")]
+    Conflict {
+        /// What happened.
+        reason: ConflictReason,
+        /// The database's report, where there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+
+    /// A unit of work's commit was sent, but the connection broke before
+    /// its reply arrived: all of the unit may be stored, or none of it.
+    /// Find out by reading one of its writes back (by message id, or the
+    /// stream's version), or run it again with the same message ids, which
+    /// fails with [`Error::DuplicateMessageId`] if the first commit landed.
+    #[error("the outcome of committing the unit of work is unknown (its reply was lost): all of it may be stored, or none; read one of its writes back, or run it again with the same message ids, to find out: {source}")]
+    CommitOutcomeUnknown {
+        /// The underlying cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
     /// The backend failed in a way that retrying will not mend (a missing
     /// schema, a privilege, a server error we do not classify).
     #[error("message store backend failed: {source}")]
@@ -274,147 +312,30 @@ impl Error {
     }
 
     /// True when making the same call again is safe and may succeed:
-    /// [`Error::Transient`], and [`Error::OutcomeUnknown`] (a write resent
-    /// with the same message ids is never stored twice). Everything else
+    /// [`Error::Transient`], [`Error::OutcomeUnknown`] (a write resent
+    /// with the same message ids is never stored twice) and
+    /// [`Error::Conflict`]. In a unit of work, the failure aborted the unit:
+    /// what may succeed is running the whole unit again. Everything else
     /// fails the same way again until something changes: the input, the
     /// expected version, the schema or the role.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Transient { .. } | Error::OutcomeUnknown { .. })
+        matches!(
+            self,
+            Error::Transient { .. } | Error::OutcomeUnknown { .. } | Error::Conflict { .. }
+        )
     }
 
-    /// True for [`Error::OutcomeUnknown`]: a write whose reply was lost.
+    /// True for [`Error::OutcomeUnknown`] and [`Error::CommitOutcomeUnknown`]:
+    /// a write or a commit whose reply was lost.
     pub fn is_outcome_unknown(&self) -> bool {
-        matches!(self, Error::OutcomeUnknown { .. })
-    }
-
-    /// The variant without its payload, for comparisons.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            Error::InvalidStreamName { .. } => ErrorKind::InvalidStreamName,
-            Error::InvalidCategory { .. } => ErrorKind::InvalidCategory,
-            Error::NotAStream { .. } => ErrorKind::NotAStream,
-            Error::InvalidCorrelation { .. } => ErrorKind::InvalidCorrelation,
-            Error::InvalidConsumerGroup { .. } => ErrorKind::InvalidConsumerGroup,
-            Error::InvalidMessageType { .. } => ErrorKind::InvalidMessageType,
-            Error::InvalidJson { .. } => ErrorKind::InvalidJson,
-            Error::EmptyBatch { .. } => ErrorKind::EmptyBatch,
-            Error::InvalidOption { .. } => ErrorKind::InvalidOption,
-            Error::WrongExpectedVersion { .. } => ErrorKind::WrongExpectedVersion,
-            Error::DuplicateMessageId { .. } => ErrorKind::DuplicateMessageId,
-            Error::Encode { .. } => ErrorKind::Encode,
-            Error::Json { .. } => ErrorKind::Json,
-            Error::Decode { .. } => ErrorKind::Decode,
-            Error::Unreadable { .. } => ErrorKind::Unreadable,
-            Error::PositionStreamInUse { .. } => ErrorKind::PositionStreamInUse,
-            Error::CommitAhead { .. } => ErrorKind::CommitAhead,
-            Error::Transient { .. } => ErrorKind::Transient,
-            Error::OutcomeUnknown { .. } => ErrorKind::OutcomeUnknown,
-            Error::Backend { .. } => ErrorKind::Backend,
-        }
+        matches!(
+            self,
+            Error::OutcomeUnknown { .. } | Error::CommitOutcomeUnknown { .. }
+        )
     }
 
     /// True for [`Error::WrongExpectedVersion`], the error optimistic writers retry on.
     pub fn is_wrong_expected_version(&self) -> bool {
         matches!(self, Error::WrongExpectedVersion { .. })
-    }
-}
-
-/// The variants of [`Error`] without their payloads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-#[allow(missing_docs)] // each mirrors the Error variant of the same name
-pub enum ErrorKind {
-    InvalidStreamName,
-    InvalidCategory,
-    NotAStream,
-    InvalidCorrelation,
-    InvalidConsumerGroup,
-    InvalidMessageType,
-    InvalidJson,
-    EmptyBatch,
-    InvalidOption,
-    WrongExpectedVersion,
-    DuplicateMessageId,
-    Encode,
-    Json,
-    Decode,
-    Unreadable,
-    PositionStreamInUse,
-    CommitAhead,
-    Transient,
-    OutcomeUnknown,
-    Backend,
-}
-
-/// Why a name (stream, category, type, correlation, consumer id) was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum NameProblem {
-    /// The name is the empty string.
-    Empty,
-    /// The name contains a NUL character, which PostgreSQL text cannot hold.
-    ContainsNul,
-    /// A category contains `-`, which separates a category from a stream id.
-    ContainsDash,
-    /// A stream name starts with `-`, so its category would be empty.
-    EmptyCategory,
-    /// A name to be written is longer than
-    /// [`MAX_STREAM_NAME_LEN`](crate::MAX_STREAM_NAME_LEN) bytes, more than
-    /// PostgreSQL's indexes can be relied on to hold.
-    TooLong,
-}
-
-impl fmt::Display for NameProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            NameProblem::Empty => "it is empty",
-            NameProblem::ContainsNul => "it contains a NUL character",
-            NameProblem::ContainsDash => {
-                "it contains `-`, which separates a category from a stream id"
-            }
-            NameProblem::EmptyCategory => "it starts with `-`, so its category is empty",
-            NameProblem::TooLong => {
-                "it is longer than 1024 bytes, the most a stream name may have (MAX_STREAM_NAME_LEN)"
-            }
-        })
-    }
-}
-
-/// Which consumer-group rule was broken, in the order Message DB checks them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ConsumerGroupProblem {
-    /// The size is zero.
-    SizeLessThanOne,
-    /// The member index is not below the size.
-    MemberNotLessThanSize,
-    /// The size exceeds 32767, the largest Message DB accepts (it binds a smallint).
-    SizeTooLarge,
-}
-
-impl fmt::Display for ConsumerGroupProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ConsumerGroupProblem::SizeLessThanOne => "the group size must not be less than 1",
-            ConsumerGroupProblem::MemberNotLessThanSize => {
-                "the member must be less than the group size"
-            }
-            ConsumerGroupProblem::SizeTooLarge => "the group size must not exceed 32767",
-        })
-    }
-}
-
-/// Shows NUL characters escaped so an error message stays printable.
-pub(crate) fn printable(name: &str) -> String {
-    name.replace('\0', "\\0")
-}
-
-/// A name for an error message: printable, and cut to its first 64
-/// characters with its length in bytes when longer.
-pub(crate) fn shown(name: &str) -> String {
-    const SHOWN: usize = 64;
-    match name.char_indices().nth(SHOWN) {
-        Some((cut, _)) => format!("{}... ({} bytes)", printable(&name[..cut]), name.len()),
-        None => printable(name),
     }
 }

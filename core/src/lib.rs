@@ -100,6 +100,7 @@ mod read;
 mod store;
 pub mod stream_name;
 mod subscription;
+mod unit;
 mod version;
 
 #[doc(inline)]
@@ -124,6 +125,8 @@ pub use store::{MessageStore, Subscription};
 pub use stream_name::{Category, StreamName, MAX_STREAM_NAME_LEN};
 #[doc(inline)]
 pub use subscription::{StartPosition, SubscribeOptions};
+#[doc(inline)]
+pub use unit::{ConflictReason, OpenUnit, UnitOfWork, UnitOptions, UnitState};
 #[doc(inline)]
 pub use version::ExpectedVersion;
 

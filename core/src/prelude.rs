@@ -4,7 +4,7 @@
 //! use message_store::prelude::*;
 //! ```
 //!
-//! It brings the store traits, the names, messages and read options, and
+//! It brings the store and unit-of-work traits, the names, messages and read options, and
 //! the `futures` traits that consume
 //! the crate's paged reads ([`MessageStore::category_messages`] and
 //! [`MessageStore::stream_messages`] return a `BoxStream`):
@@ -28,8 +28,8 @@
 
 pub use crate::{
     BatchSize, Category, CategoryRead, Error, ExpectedVersion, IntoCategory, IntoStreamName,
-    Message, MessageStore, MessageStoreExt, Metadata, NewMessage, Result, StartPosition,
-    StreamName, StreamRead, SubscribeOptions, Subscription, TypedMessage,
+    Message, MessageStore, MessageStoreExt, Metadata, NewMessage, OpenUnit, Result, StartPosition,
+    StreamName, StreamRead, SubscribeOptions, Subscription, TypedMessage, UnitOfWork, UnitOptions,
 };
 pub use futures::{StreamExt, TryStreamExt};
 pub use serde_json::json;

@@ -13,6 +13,7 @@ use crate::message::{Message, NewMessage};
 use crate::read::{CategoryRead, StreamRead};
 use crate::stream_name::{Category, StreamName};
 use crate::subscription::SubscribeOptions;
+use crate::unit::{OpenUnit, UnitOptions};
 use crate::version::ExpectedVersion;
 
 /// A Message DB-compatible message store.
@@ -75,6 +76,12 @@ pub trait MessageStore: Debug + Display + Send + Sync + 'static {
     /// The global position of the category's last message; `None` when it has
     /// none. Consumers use it to start at the end and to report their lag.
     async fn category_head(&self, category: &Category) -> Result<Option<u64>>;
+
+    /// Opens a unit of work: writes to any number of streams that commit
+    /// together or not at all, and reads that see them (see
+    /// [`UnitOfWork`](crate::UnitOfWork) for its locks and how it ends).
+    /// Dropping the unit without committing rolls it back.
+    async fn begin(&self, options: UnitOptions) -> Result<Box<dyn OpenUnit>>;
 
     /// Opens a resumable, at-least-once feed of a category.
     ///
@@ -219,6 +226,10 @@ macro_rules! forward_store {
 
             async fn category_head(&self, category: &Category) -> Result<Option<u64>> {
                 (**self).category_head(category).await
+            }
+
+            async fn begin(&self, options: UnitOptions) -> Result<Box<dyn OpenUnit>> {
+                (**self).begin(options).await
             }
 
             async fn subscribe(

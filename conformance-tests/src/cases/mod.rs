@@ -12,6 +12,7 @@ mod lag;
 mod limits;
 mod read;
 mod subscription;
+mod unit;
 mod write;
 
 pub use concurrency::*;
@@ -24,4 +25,5 @@ pub use lag::*;
 pub use limits::*;
 pub use read::*;
 pub use subscription::*;
+pub use unit::*;
 pub use write::*;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use message_store::{
-    Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, Result,
-    StreamName, StreamRead, SubscribeOptions, Subscription,
+    Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, OpenUnit,
+    Result, StreamName, StreamRead, SubscribeOptions, Subscription, UnitOptions,
 };
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -107,6 +107,12 @@ impl MessageStore for OnRuntime {
         let (inner, category) = (self.inner.clone(), category.clone());
         self.run(async move { inner.category_head(&category).await })
             .await
+    }
+
+    /// Opened on the other runtime; the unit's own calls run on the caller's.
+    async fn begin(&self, options: UnitOptions) -> Result<Box<dyn OpenUnit>> {
+        let inner = self.inner.clone();
+        self.run(async move { inner.begin(options).await }).await
     }
 
     async fn subscribe(

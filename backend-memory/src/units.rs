@@ -1,0 +1,129 @@
+//! The open units of work: the category locks they hold, the message ids
+//! they are writing, their pending messages, and which unit waits for which.
+//!
+//! A lock is keyed as Message DB keys its advisory lock, by `hash_64` of the
+//! category, so categories whose hashes collide share one, as they do there.
+//! A unit holds each lock it took, and each id it wrote, until it ends.
+
+use rustc_hash::FxHashMap;
+use uuid::Uuid;
+
+use crate::stored::Stored;
+
+/// Identifies an open unit of work.
+pub(crate) type UnitId = u64;
+
+/// The lock key of a category: Message DB's `hash_64(category)`.
+pub(crate) fn lock_key(category: &str) -> i64 {
+    message_store::hash_64(category)
+}
+
+#[derive(Default)]
+pub(crate) struct Units {
+    last: UnitId,
+    open: FxHashMap<UnitId, Pending>,
+    /// Lock key -> the unit holding it.
+    locks: FxHashMap<i64, UnitId>,
+    /// Message id -> the unit that wrote it.
+    ids: FxHashMap<Uuid, UnitId>,
+}
+
+/// What an open unit holds.
+#[derive(Default)]
+struct Pending {
+    /// Its writes, in global-position order.
+    messages: Vec<Stored>,
+    locks: Vec<i64>,
+    /// The unit it waits for, while it waits.
+    waiting_for: Option<UnitId>,
+}
+
+impl Units {
+    /// Opens a unit.
+    pub(crate) fn open(&mut self) -> UnitId {
+        self.last += 1;
+        self.open.insert(self.last, Pending::default());
+        self.last
+    }
+
+    /// True when no unit is open, so nothing can stand in a write's way.
+    pub(crate) fn none_open(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// The pending messages of `unit` (none for a unit not open, or for `None`).
+    pub(crate) fn messages(&self, unit: Option<UnitId>) -> &[Stored] {
+        unit.and_then(|u| self.open.get(&u))
+            .map_or(&[], |p| p.messages.as_slice())
+    }
+
+    /// The unit holding the lock `key`, other than `me`.
+    pub(crate) fn lock_held(&self, key: i64, me: Option<UnitId>) -> Option<UnitId> {
+        self.locks.get(&key).copied().filter(|&h| Some(h) != me)
+    }
+
+    /// The unit that wrote `id` and has not ended.
+    pub(crate) fn id_holder(&self, id: &Uuid) -> Option<UnitId> {
+        self.ids.get(id).copied()
+    }
+
+    /// Gives `unit` the lock `key` (free, or its own already).
+    pub(crate) fn lock(&mut self, unit: UnitId, key: i64) {
+        if self.locks.insert(key, unit).is_none() {
+            if let Some(pending) = self.open.get_mut(&unit) {
+                pending.locks.push(key);
+            }
+        }
+    }
+
+    /// Adds written messages to `unit`, reserving their ids.
+    pub(crate) fn add(&mut self, unit: UnitId, messages: Vec<Stored>) {
+        let Some(pending) = self.open.get_mut(&unit) else {
+            return;
+        };
+        for message in &messages {
+            self.ids.insert(message.id, unit);
+        }
+        pending.messages.extend(messages);
+    }
+
+    /// Ends `unit`: releases its locks and ids and hands back its messages.
+    pub(crate) fn end(&mut self, unit: UnitId) -> Vec<Stored> {
+        let Some(pending) = self.open.remove(&unit) else {
+            return Vec::new();
+        };
+        for key in &pending.locks {
+            self.locks.remove(key);
+        }
+        for message in &pending.messages {
+            self.ids.remove(&message.id);
+        }
+        pending.messages
+    }
+
+    /// Records that `unit` waits for `holder`; false, recording nothing, when
+    /// `holder` waits (perhaps through others) for `unit`: a deadlock.
+    pub(crate) fn wait(&mut self, unit: UnitId, holder: UnitId) -> bool {
+        let mut next = Some(holder);
+        // A chain visits each open unit at most once: the graph has no
+        // cycle, since a wait that would close one is refused here.
+        for _ in 0..=self.open.len() {
+            match next {
+                Some(u) if u == unit => return false,
+                Some(u) => next = self.open.get(&u).and_then(|p| p.waiting_for),
+                None => break,
+            }
+        }
+        if let Some(pending) = self.open.get_mut(&unit) {
+            pending.waiting_for = Some(holder);
+        }
+        true
+    }
+
+    /// `unit` waits no longer.
+    pub(crate) fn stop_waiting(&mut self, unit: UnitId) {
+        if let Some(pending) = self.open.get_mut(&unit) {
+            pending.waiting_for = None;
+        }
+    }
+}

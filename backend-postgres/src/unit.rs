@@ -1,0 +1,287 @@
+//! [`PgUnit`]: a unit of work as one PostgreSQL transaction, on a
+//! connection leased from the store's warm set for the unit's life.
+//!
+//! - It begins `ISOLATION LEVEL READ COMMITTED` whatever the server's
+//!   default: under REPEATABLE READ, Message DB's version check reads a
+//!   snapshot, and a concurrent writer's commit would surface as a unique
+//!   violation instead of a wrong expected version.
+//! - Its calls are never retried on a fresh connection: the transaction,
+//!   with the unit's earlier writes, lives on this one.
+//! - The first failure aborts the unit, as PostgreSQL aborts the
+//!   transaction; the rollback is sent at once, so the session's locks and
+//!   (behind a pooler) its server connection are freed.
+//! - Dropped open, it queues a rollback and returns its connection to the
+//!   pool, whose release check sends it.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use message_store::backend::validate_write;
+use message_store::{
+    Category, CategoryRead, Error, ExpectedVersion, Message, NewMessage, OpenUnit, Result,
+    StreamName, StreamRead, UnitOfWork, UnitOptions, UnitState,
+};
+use sqlx::postgres::{PgConnection, PgTransactionManager};
+use sqlx::TransactionManager;
+
+use crate::error::unit_error;
+use crate::retry::{is_lost_reply, read_with_retry};
+use crate::warm::Lease;
+use crate::{convert, rows, statements, PostgresError, PostgresStore};
+
+/// A unit of work on a [`PostgresStore`].
+pub(crate) struct PgUnit {
+    /// Present while the unit is open.
+    lease: Option<Lease>,
+    /// Prepare statements under a name (directly) or unnamed (behind a pooler).
+    persistent: bool,
+    state: UnitState,
+    /// The store's description, for `Debug`.
+    at: String,
+}
+
+/// The statement that opens a unit's transaction (one simple query).
+fn begin_statement(options: &UnitOptions) -> String {
+    let mut statement = "BEGIN ISOLATION LEVEL READ COMMITTED".to_owned();
+    if let Some(timeout) = options.lock_timeout() {
+        let millis = timeout.as_millis().clamp(1, i32::MAX as u128);
+        statement.push_str(&format!("; SET LOCAL lock_timeout = {millis}"));
+    }
+    statement
+}
+
+impl PgUnit {
+    pub(crate) async fn begin(store: &PostgresStore, options: &UnitOptions) -> Result<PgUnit> {
+        let statement = begin_statement(options);
+        let lease = read_with_retry(store.attempts(), || async {
+            let mut lease = store.inner.warm.lease().await?;
+            let begun =
+                PgTransactionManager::begin(&mut lease, Some(statement.clone().into())).await;
+            match begun {
+                Ok(()) => Ok(lease),
+                Err(error) => {
+                    let failed: std::result::Result<(), sqlx::Error> = Err(error);
+                    lease.done(&failed);
+                    failed.map(|()| unreachable!("begin failed"))
+                }
+            }
+        })
+        .await
+        .map_err(|e| unit_error(e, None))?;
+        Ok(PgUnit {
+            lease: Some(lease),
+            persistent: !store.inner.pooled,
+            state: UnitState::Open,
+            at: store.inner.description.clone(),
+        })
+    }
+
+    /// The open unit's connection, or `UnitEnded`.
+    fn connection(&mut self) -> Result<(&mut PgConnection, bool)> {
+        match (&mut self.lease, self.state) {
+            (Some(lease), UnitState::Open) => Ok((&mut **lease, self.persistent)),
+            (_, state) => Err(Error::UnitEnded { state }),
+        }
+    }
+
+    /// Aborts the unit after `error`: rolls the transaction back now, and
+    /// keeps the connection for the store's next call when that worked.
+    async fn abort(&mut self, error: sqlx::Error, write: Option<(&str, ExpectedVersion)>) -> Error {
+        self.state = UnitState::Aborted;
+        if let Some(mut lease) = self.lease.take() {
+            let usable = !crate::retry::is_connection_error(&error);
+            if usable && PgTransactionManager::rollback(&mut lease).await.is_ok() {
+                lease.done(&Ok::<(), sqlx::Error>(()));
+            } else {
+                lease.discard();
+            }
+        }
+        unit_error(error, write)
+    }
+}
+
+/// Runs `$call` on the open unit's connection (`$conn`, prepared as
+/// `$persistent` says); a failure aborts the unit. `$write`: the stream and
+/// expected version of a write, for its error.
+macro_rules! on_unit {
+    ($unit:expr, $write:expr, |$conn:ident, $persistent:ident| $call:expr) => {{
+        let ($conn, $persistent) = $unit.connection()?;
+        match $call.await {
+            Ok(value) => value,
+            Err(error) => return Err($unit.abort(error, $write).await),
+        }
+    }};
+}
+
+#[async_trait]
+impl UnitOfWork for PgUnit {
+    async fn write(
+        &mut self,
+        stream: &StreamName,
+        messages: Vec<NewMessage>,
+        expected: ExpectedVersion,
+    ) -> Result<u64> {
+        self.connection()?;
+        validate_write(stream, &messages)?;
+        let batch = statements::Batch::new(messages);
+        let positions = on_unit!(
+            self,
+            Some((stream.as_str(), expected)),
+            |conn, persistent| { statements::write(conn, persistent, stream, &batch, expected) }
+        );
+        let last = positions
+            .into_iter()
+            .max()
+            .ok_or_else(|| PostgresError::Decode {
+                column: "write_message",
+                problem: "the write returned no position".to_owned(),
+            })?;
+        Ok(convert::position_from_bigint(last, "write_message")?)
+    }
+
+    async fn read_stream(
+        &mut self,
+        stream: &StreamName,
+        options: StreamRead,
+    ) -> Result<Vec<Message>> {
+        self.connection()?;
+        if stream.is_category() {
+            return Err(Error::NotAStream {
+                name: stream.as_str().to_owned(),
+            });
+        }
+        let rows = on_unit!(self, None, |conn, persistent| statements::read_stream(
+            conn, persistent, stream, &options
+        ));
+        Ok(rows::decode_all(&rows)?)
+    }
+
+    async fn read_category(
+        &mut self,
+        category: &Category,
+        options: CategoryRead,
+    ) -> Result<Vec<Message>> {
+        self.connection()?;
+        options.validate()?;
+        let rows = on_unit!(self, None, |conn, persistent| statements::read_category(
+            conn, persistent, category, &options
+        ));
+        Ok(rows::decode_all(&rows)?)
+    }
+
+    async fn read_last_message(
+        &mut self,
+        stream: &StreamName,
+        message_type: Option<&str>,
+    ) -> Result<Option<Message>> {
+        let row = on_unit!(self, None, |conn, persistent| statements::read_last(
+            conn,
+            persistent,
+            stream,
+            message_type
+        ));
+        Ok(row.as_ref().map(rows::decode).transpose()?)
+    }
+
+    async fn stream_version(&mut self, stream: &StreamName) -> Result<Option<u64>> {
+        let version = on_unit!(self, None, |conn, persistent| statements::stream_version(
+            conn, persistent, stream
+        ));
+        Ok(version.and_then(convert::version_from_bigint))
+    }
+
+    fn backend(&mut self) -> Option<&mut (dyn std::any::Any + Send)> {
+        let (conn, _) = self.connection().ok()?;
+        Some(conn)
+    }
+}
+
+#[async_trait]
+impl OpenUnit for PgUnit {
+    async fn commit(&mut self) -> Result<()> {
+        self.connection()?;
+        let mut lease = self
+            .lease
+            .take()
+            .expect("an open unit holds its connection");
+        match PgTransactionManager::commit(&mut lease).await {
+            Ok(()) => {
+                self.state = UnitState::Committed;
+                lease.done(&Ok::<(), sqlx::Error>(()));
+                Ok(())
+            }
+            Err(error) => {
+                self.state = UnitState::Aborted;
+                // Whatever the server did, sqlx still counts the
+                // transaction open: the connection cannot serve again.
+                lease.discard();
+                if is_lost_reply(&error) {
+                    Err(Error::CommitOutcomeUnknown {
+                        source: Box::new(error),
+                    })
+                } else {
+                    Err(unit_error(error, None))
+                }
+            }
+        }
+    }
+
+    async fn rollback(&mut self) -> Result<()> {
+        match self.state {
+            UnitState::Open => {}
+            UnitState::Committed => {
+                return Err(Error::UnitEnded {
+                    state: UnitState::Committed,
+                })
+            }
+            _ => return Ok(()),
+        }
+        self.state = UnitState::RolledBack;
+        let mut lease = self
+            .lease
+            .take()
+            .expect("an open unit holds its connection");
+        match PgTransactionManager::rollback(&mut lease).await {
+            Ok(()) => {
+                lease.done(&Ok::<(), sqlx::Error>(()));
+                Ok(())
+            }
+            Err(error) => {
+                // The server rolls back a transaction whose session ends.
+                lease.discard();
+                if crate::retry::is_connection_error(&error) {
+                    Ok(())
+                } else {
+                    Err(unit_error(error, None))
+                }
+            }
+        }
+    }
+
+    fn unit(&mut self) -> &mut dyn UnitOfWork {
+        self
+    }
+
+    fn state(&self) -> UnitState {
+        self.state
+    }
+}
+
+impl Drop for PgUnit {
+    fn drop(&mut self) {
+        if let Some(mut lease) = self.lease.take() {
+            // Sent by the pool's check of the returned connection.
+            PgTransactionManager::start_rollback(&mut lease);
+            drop(lease);
+        }
+    }
+}
+
+impl fmt::Debug for PgUnit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgUnit")
+            .field("at", &self.at)
+            .field("state", &self.state)
+            .finish()
+    }
+}
