@@ -144,6 +144,18 @@ impl State {
         Ok(Step::Done(written))
     }
 
+    /// Takes the lock of each key for `unit`, in the order given, up to the
+    /// first one another unit holds.
+    pub(crate) fn lock(&mut self, keys: &[i64], unit: UnitId) -> Step<()> {
+        for &key in keys {
+            if let Some(holder) = self.units.lock_held(key, Some(unit)) {
+                return Step::Wait(holder);
+            }
+            self.units.lock(unit, key);
+        }
+        Step::Done(())
+    }
+
     /// Ends `unit`, storing its writes when `commit`: the last global
     /// position it wrote, if it wrote anything.
     pub(crate) fn end_unit(&mut self, unit: UnitId, commit: bool) -> Option<u64> {

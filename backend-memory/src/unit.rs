@@ -13,7 +13,7 @@ use message_store::{
     StreamName, StreamRead, UnitOfWork, UnitOptions, UnitState,
 };
 
-use crate::units::UnitId;
+use crate::units::{lock_key, UnitId};
 use crate::{jsonb, MemoryStore};
 
 /// A unit of work on a [`MemoryStore`]; dropped open, it rolls back.
@@ -122,6 +122,23 @@ impl UnitOfWork for MemoryUnit {
     async fn stream_version(&mut self, stream: &StreamName) -> Result<Option<u64>> {
         self.read(|state, unit| state.stream_version(stream.as_str(), Some(unit)))
     }
+
+    async fn lock_categories(&mut self, categories: &[Category]) -> Result<()> {
+        self.check_open()?;
+        let keys = lock_order(categories);
+        let id = self.id;
+        let locked = self
+            .store
+            .inner
+            .until_done(Some((id, self.lock_timeout)), |state| {
+                Ok(state.lock(&keys, id))
+            })
+            .await;
+        if locked.is_err() {
+            self.end(UnitState::Aborted);
+        }
+        locked
+    }
 }
 
 #[async_trait]
@@ -152,6 +169,14 @@ impl OpenUnit for MemoryUnit {
     fn state(&self) -> UnitState {
         self.state
     }
+}
+
+/// The distinct lock keys of `categories`, in the order every unit takes them.
+fn lock_order(categories: &[Category]) -> Vec<i64> {
+    let mut keys: Vec<i64> = categories.iter().map(|c| lock_key(c.as_str())).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 impl Drop for MemoryUnit {

@@ -206,3 +206,20 @@ pub(crate) async fn category_head(
         .fetch_optional(conn)
         .await
 }
+
+/// Takes the advisory locks of `categories`, in the order given, as
+/// Message DB's `write_message` takes a category's: `acquire_lock` of a
+/// category name is its own category's lock. One statement; `unnest` hands
+/// the rows to the function in array order.
+pub(crate) async fn lock_categories(
+    conn: &mut PgConnection,
+    persistent: bool,
+    categories: &[&str],
+) -> Sql<()> {
+    sqlx::query("SELECT message_store.acquire_lock(c) FROM unnest($1::varchar[]) AS c")
+        .bind(categories)
+        .persistent(persistent)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

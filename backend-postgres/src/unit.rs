@@ -190,6 +190,20 @@ impl UnitOfWork for PgUnit {
         Ok(version.and_then(convert::version_from_bigint))
     }
 
+    async fn lock_categories(&mut self, categories: &[Category]) -> Result<()> {
+        let mut ordered: Vec<(i64, &str)> = categories
+            .iter()
+            .map(|c| (message_store::hash_64(c.as_str()), c.as_str()))
+            .collect();
+        ordered.sort_unstable();
+        ordered.dedup_by_key(|(key, _)| *key);
+        let names: Vec<&str> = ordered.into_iter().map(|(_, name)| name).collect();
+        on_unit!(self, None, |conn, persistent| statements::lock_categories(
+            conn, persistent, &names
+        ));
+        Ok(())
+    }
+
     fn backend(&mut self) -> Option<&mut (dyn std::any::Any + Send)> {
         let (conn, _) = self.connection().ok()?;
         Some(conn)

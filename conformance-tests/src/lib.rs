@@ -135,6 +135,8 @@ macro_rules! __suite {
             second_unit_on_a_stream_waits_and_then_loses,
             a_lock_timeout_ends_the_wait_with_a_conflict,
             units_writing_in_opposite_orders_end_in_one_conflict,
+            units_that_lock_their_categories_first_never_deadlock,
+            in_unit_runs_a_unit_again_after_a_conflict,
         );
 
         $crate::__stamp_owned_cases!($factory, $get;

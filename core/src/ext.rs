@@ -4,7 +4,10 @@
 //! typed errors), while
 //! [`MessageStore`] itself keeps typed names and stays object-safe.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use futures::stream::TryStreamExt;
 use serde::Serialize;
 
@@ -15,6 +18,7 @@ use crate::read::{CategoryRead, StreamRead};
 use crate::store::MessageStore;
 #[cfg(doc)]
 use crate::stream_name::StreamName;
+use crate::unit::{UnitOfWork, UnitOptions};
 use crate::version::ExpectedVersion;
 
 /// Conveniences on top of [`MessageStore`], implemented for every store
@@ -107,6 +111,63 @@ pub trait MessageStoreExt: MessageStore {
     async fn last_message<S: IntoStreamName + Send>(&self, stream: S) -> Result<Option<Message>> {
         let stream = stream.into_stream_name()?;
         self.read_last_message(&stream, None).await
+    }
+
+    /// Runs `work` in a unit of work and commits it, running it again in a
+    /// fresh unit, up to [`UNIT_ATTEMPTS`](crate::UNIT_ATTEMPTS) times in
+    /// all, while it fails with an error that passes
+    /// ([`Error::is_transient`](crate::Error::is_transient): a
+    /// [`Conflict`](crate::Error::Conflict) such as a deadlock, or a lost
+    /// connection). Any other error, from `work` or the commit, is returned
+    /// and the unit rolled back. `work` may run more than once, so keep
+    /// its effects inside the unit.
+    ///
+    /// ```
+    /// use message_store::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> message_store::Result<()> {
+    /// let store = message_store_memory::MemoryStore::new();
+    /// let (from, to) = (StreamName::new("account-1")?, StreamName::new("account-2")?);
+    /// store
+    ///     .in_unit(UnitOptions::new(), |unit| {
+    ///         let (from, to) = (from.clone(), to.clone());
+    ///         Box::pin(async move {
+    ///             unit.write(&from, vec![NewMessage::new("Debited", json!({"amount": 5}))], ExpectedVersion::Any).await?;
+    ///             unit.write(&to, vec![NewMessage::new("Credited", json!({"amount": 5}))], ExpectedVersion::Any).await?;
+    ///             Ok(())
+    ///         })
+    ///     })
+    ///     .await?;
+    /// assert_eq!(store.read_category_to_end("account").await?.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    async fn in_unit<T, F>(&self, options: UnitOptions, mut work: F) -> Result<T>
+    where
+        T: Send,
+        F: for<'u> FnMut(&'u mut dyn UnitOfWork) -> BoxFuture<'u, Result<T>> + Send,
+    {
+        let mut attempt = 1;
+        loop {
+            let outcome: Result<T> = async {
+                let mut unit = self.begin(options.clone()).await?;
+                let value = work(unit.unit()).await?;
+                unit.commit().await?;
+                Ok(value)
+            }
+            .await;
+            match outcome {
+                Err(error) if error.is_transient() && attempt < crate::UNIT_ATTEMPTS => {
+                    // Staggered, so two units that conflicted do not meet again.
+                    let pause = 5u64 << attempt.min(6);
+                    let jitter = uuid::Uuid::new_v4().as_bytes()[0] % 8;
+                    let pause = Duration::from_millis(pause + u64::from(jitter));
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     /// The stream's last message of `message_type`, if it has one.

@@ -126,7 +126,7 @@ pub use stream_name::{Category, StreamName, MAX_STREAM_NAME_LEN};
 #[doc(inline)]
 pub use subscription::{StartPosition, SubscribeOptions};
 #[doc(inline)]
-pub use unit::{ConflictReason, OpenUnit, UnitOfWork, UnitOptions, UnitState};
+pub use unit::{ConflictReason, OpenUnit, UnitOfWork, UnitOptions, UnitState, UNIT_ATTEMPTS};
 #[doc(inline)]
 pub use version::ExpectedVersion;
 

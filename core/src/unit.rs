@@ -22,7 +22,11 @@
 //! Two units that write two categories in opposite orders wait for each
 //! other: one of them fails with [`Error::Conflict`](crate::Error::Conflict)
 //! ([`ConflictReason::Deadlock`]) and is rolled back, and running it again
-//! succeeds ([`Error::is_transient`](crate::Error::is_transient)).
+//! succeeds ([`Error::is_transient`](crate::Error::is_transient)). A unit
+//! that knows its categories up front avoids this with
+//! [`UnitOfWork::lock_categories`], which takes the locks in one shared
+//! order. One that picks its next category from what it read cannot (a
+//! transaction's locks are held to its end), and relies on the conflict.
 
 use std::fmt::{self, Debug};
 use std::time::Duration;
@@ -34,6 +38,10 @@ use crate::message::{Message, NewMessage};
 use crate::read::{CategoryRead, StreamRead};
 use crate::stream_name::{Category, StreamName};
 use crate::version::ExpectedVersion;
+
+/// How many times [`MessageStoreExt::in_unit`](crate::MessageStoreExt::in_unit)
+/// runs a unit of work that keeps failing with an error that passes.
+pub const UNIT_ATTEMPTS: u32 = 5;
 
 /// How a unit of work is opened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -109,6 +117,14 @@ pub trait UnitOfWork: Debug + Send {
 
     /// The stream's version as the unit sees it.
     async fn stream_version(&mut self, stream: &StreamName) -> Result<Option<u64>>;
+
+    /// Takes the locks of `categories` now, in one order every unit shares
+    /// (by lock key, Message DB's `hash_64` of the category), instead of
+    /// at each category's first write. Units that lock every category they
+    /// will write up front never deadlock, whatever order they write in.
+    /// A category locked already (by this call or a write) is skipped.
+    /// Waits, and fails, as a write does.
+    async fn lock_categories(&mut self, categories: &[Category]) -> Result<()>;
 
     /// What the backend offers beyond this trait, for its own crate to
     /// downcast: the PostgreSQL backend hands out the unit's connection this

@@ -219,3 +219,104 @@ pub async fn units_writing_in_opposite_orders_end_in_one_conflict(store: &dyn Me
         "only the winner's writes (a won: {won})"
     );
 }
+
+/// Units that lock both their categories up front, given in opposite
+/// orders, and then write them in opposite orders, never deadlock:
+/// `lock_categories` takes locks in the one shared order. A third unit holds
+/// the first of those locks meanwhile; taken in the order given, the second
+/// unit would take the other lock and the two would deadlock.
+pub async fn units_that_lock_their_categories_first_never_deadlock(store: &dyn MessageStore) {
+    let (left, right) = (unique_category("left"), unique_category("right"));
+    let (low, high) =
+        if message_store::hash_64(left.as_str()) < message_store::hash_64(right.as_str()) {
+            (&left, &right)
+        } else {
+            (&right, &left)
+        };
+    let mut blocker = begin(store).await;
+    blocker
+        .write(&stream(low, "0"), batch(0, 1), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let mut a = begin(store).await;
+    let mut b = begin(store).await;
+    let one = async {
+        a.lock_categories(&[low.clone(), high.clone()]).await?;
+        a.write(&stream(&left, "a"), batch(1, 1), ExpectedVersion::Any)
+            .await?;
+        a.write(&stream(&right, "a"), batch(2, 1), ExpectedVersion::Any)
+            .await?;
+        a.commit().await
+    };
+    let other = async {
+        b.lock_categories(&[high.clone(), low.clone()]).await?;
+        b.write(&stream(&right, "b"), batch(3, 1), ExpectedVersion::Any)
+            .await?;
+        b.write(&stream(&left, "b"), batch(4, 1), ExpectedVersion::Any)
+            .await?;
+        b.commit().await
+    };
+    let release = async {
+        tokio::time::sleep(SETTLE).await;
+        blocker.commit().await
+    };
+    let (one, other, release) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(one, other, release)
+    })
+    .await
+    .expect("the units finished");
+    one.expect("the first unit commits");
+    other.expect("the second unit commits");
+    release.unwrap();
+    let mut stored = Vec::new();
+    for category in [&left, &right] {
+        let messages = store
+            .read_category(category, message_store::CategoryRead::new())
+            .await
+            .unwrap();
+        stored.extend(numbers(&messages));
+    }
+    stored.sort_unstable();
+    assert_eq!(stored, vec![0, 1, 2, 3, 4]);
+}
+
+/// `in_unit` runs a unit again when it loses a deadlock: two of them
+/// writing two categories in opposite orders both commit, and between them
+/// they ran at least three units.
+pub async fn in_unit_runs_a_unit_again_after_a_conflict(store: &dyn MessageStore) {
+    use message_store::MessageStoreExt;
+    use std::sync::atomic::AtomicU32;
+    use std::sync::Arc;
+
+    let (left, right) = (unique_stream("left"), unique_stream("right"));
+    let runs = Arc::new(AtomicU32::new(0));
+    let transfer = |first: message_store::StreamName, second: message_store::StreamName, n: u64| {
+        let runs = runs.clone();
+        store.in_unit(UnitOptions::new(), move |unit| {
+            let (first, second, runs) = (first.clone(), second.clone(), runs.clone());
+            Box::pin(async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                unit.write(&first, batch(n, 1), ExpectedVersion::Any)
+                    .await?;
+                tokio::time::sleep(SETTLE).await; // the other takes its first lock
+                unit.write(&second, batch(n + 1, 1), ExpectedVersion::Any)
+                    .await
+            })
+        })
+    };
+    let (one, other) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(
+            transfer(left.clone(), right.clone(), 0),
+            transfer(right.clone(), left.clone(), 10)
+        )
+    })
+    .await
+    .expect("both transfers finished");
+    one.expect("the first transfer commits");
+    other.expect("the second transfer commits");
+    assert!(runs.load(Ordering::SeqCst) >= 3, "no unit was run again");
+    let mut stored = numbers(&read_all(store, &left).await);
+    stored.extend(numbers(&read_all(store, &right).await));
+    stored.sort_unstable();
+    assert_eq!(stored, vec![0, 1, 10, 11]);
+}
