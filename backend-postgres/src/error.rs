@@ -62,6 +62,10 @@ pub enum PostgresError {
         /// The timeout that passed.
         timeout: std::time::Duration,
     },
+    /// [`PostgresStore::within`](crate::PostgresStore::within) was given a
+    /// connection with no transaction open.
+    #[error("PostgresStore::within needs a connection inside a transaction: pass `&mut *tx` for a transaction begun with sqlx (`pool.begin()` or `conn.begin()`)")]
+    NotInTransaction,
     /// The connection pool does not put `message_store` on the search path.
     #[error("the connection's search_path ({search_path}) does not include message_store, which Message DB's functions need; build the pool from PostgresStore::connect_options")]
     SearchPath {

@@ -55,6 +55,7 @@ pub use error::PostgresError;
 pub use install::{InstallOptions, InstallOutcome, MAX_INDEXED_GROUP_SIZE};
 pub use notify::{ListenerHealth, CHANNEL as NOTIFY_CHANNEL};
 pub use sqlx;
+pub use unit::Within;
 
 use error::{map_error, WriteContext};
 use notify::Notifier;
@@ -122,6 +123,30 @@ impl PostgresStore {
     /// True when the schema notifies writes, so subscriptions need not poll.
     pub fn has_notifications(&self) -> bool {
         self.inner.notifier.is_some()
+    }
+
+    /// The store's writes and reads on a transaction the caller holds,
+    /// committed or rolled back with the caller's own changes (pass
+    /// `&mut *tx` for a `sqlx::Transaction`). Refused with
+    /// [`PostgresError::NotInTransaction`] for a connection with no
+    /// transaction begun through sqlx. See [`Within`].
+    ///
+    /// ```no_run
+    /// use message_store::{ExpectedVersion, NewMessage, StreamName, UnitOfWork};
+    /// # async fn example(store: message_store_postgres::PostgresStore) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = store.pool().begin().await?;
+    /// sqlx::query("UPDATE orders SET placed = true WHERE id = $1").bind(7).execute(&mut *tx).await?;
+    /// let stream = StreamName::new("order-7")?;
+    /// store
+    ///     .within(&mut *tx)?
+    ///     .write(&stream, vec![NewMessage::new("Placed", serde_json::json!({}))], ExpectedVersion::Any)
+    ///     .await?;
+    /// tx.commit().await?; // the row and the event, or neither
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn within<'c>(&self, conn: &'c mut PgConnection) -> Result<Within<'c>> {
+        Within::new(self, conn)
     }
 
     /// The state of the LISTEN connection, when notifications are in use.

@@ -82,25 +82,31 @@ async fn writes_and_reads(store: &dyn MessageStore) {
 
 macro_rules! through_pgbouncer {
     ($($case:ident),* $(,)?) => {
-        mod ours {
+        through_pgbouncer!(ours, genuine, |store| store; $($case),*);
+    };
+    (borrowed: $($case:ident),* $(,)?) => {
+        through_pgbouncer!(ours_borrowed, genuine_borrowed, |store| store.as_ref(); $($case),*);
+    };
+    ($ours:ident, $genuine:ident, |$store:ident| $arg:expr; $($case:ident),*) => {
+        mod $ours {
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let Some(store) = through_pgbouncer(Variant::Ours).await else { return };
-                    writes_and_reads(store.as_ref()).await;
-                    cases::$case(store).await;
+                    let Some($store) = through_pgbouncer(Variant::Ours).await else { return };
+                    writes_and_reads($store.as_ref()).await;
+                    cases::$case($arg).await;
                 }
             )*
         }
-        mod genuine {
+        mod $genuine {
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let Some(store) = through_pgbouncer(Variant::Genuine).await else { return };
-                    writes_and_reads(store.as_ref()).await;
-                    cases::$case(store).await;
+                    let Some($store) = through_pgbouncer(Variant::Genuine).await else { return };
+                    writes_and_reads($store.as_ref()).await;
+                    cases::$case($arg).await;
                 }
             )*
         }
@@ -113,4 +119,15 @@ through_pgbouncer!(
     crashed_fleet_instance_loses_nothing,
     paused_fleet_instance_late_commit_is_refused,
     cut_off_fleet_instance_stops_before_the_takeover,
+);
+
+// Units of work: each is one transaction, which keeps one server
+// connection through the pooler for its life.
+through_pgbouncer!(
+    borrowed: unit_commits_writes_to_several_streams_at_once,
+    dropped_or_rolled_back_unit_leaves_nothing,
+    failed_third_write_leaves_nothing,
+    a_unit_sees_its_own_writes_and_nobody_else_does,
+    units_writing_in_opposite_orders_end_in_one_conflict,
+    units_that_lock_their_categories_first_never_deadlock,
 );

@@ -13,6 +13,9 @@
 //! - Dropped open, it queues a rollback and returns its connection to the
 //!   pool, whose release check sends it.
 
+mod calls;
+mod within;
+
 use std::fmt;
 
 use async_trait::async_trait;
@@ -28,6 +31,8 @@ use crate::error::unit_error;
 use crate::retry::{is_lost_reply, read_with_retry};
 use crate::warm::Lease;
 use crate::{convert, rows, statements, PostgresError, PostgresStore};
+
+pub use within::Within;
 
 /// A unit of work on a [`PostgresStore`].
 pub(crate) struct PgUnit {
@@ -100,115 +105,7 @@ impl PgUnit {
     }
 }
 
-/// Runs `$call` on the open unit's connection (`$conn`, prepared as
-/// `$persistent` says); a failure aborts the unit. `$write`: the stream and
-/// expected version of a write, for its error.
-macro_rules! on_unit {
-    ($unit:expr, $write:expr, |$conn:ident, $persistent:ident| $call:expr) => {{
-        let ($conn, $persistent) = $unit.connection()?;
-        match $call.await {
-            Ok(value) => value,
-            Err(error) => return Err($unit.abort(error, $write).await),
-        }
-    }};
-}
-
-#[async_trait]
-impl UnitOfWork for PgUnit {
-    async fn write(
-        &mut self,
-        stream: &StreamName,
-        messages: Vec<NewMessage>,
-        expected: ExpectedVersion,
-    ) -> Result<u64> {
-        self.connection()?;
-        validate_write(stream, &messages)?;
-        let batch = statements::Batch::new(messages);
-        let positions = on_unit!(
-            self,
-            Some((stream.as_str(), expected)),
-            |conn, persistent| { statements::write(conn, persistent, stream, &batch, expected) }
-        );
-        let last = positions
-            .into_iter()
-            .max()
-            .ok_or_else(|| PostgresError::Decode {
-                column: "write_message",
-                problem: "the write returned no position".to_owned(),
-            })?;
-        Ok(convert::position_from_bigint(last, "write_message")?)
-    }
-
-    async fn read_stream(
-        &mut self,
-        stream: &StreamName,
-        options: StreamRead,
-    ) -> Result<Vec<Message>> {
-        self.connection()?;
-        if stream.is_category() {
-            return Err(Error::NotAStream {
-                name: stream.as_str().to_owned(),
-            });
-        }
-        let rows = on_unit!(self, None, |conn, persistent| statements::read_stream(
-            conn, persistent, stream, &options
-        ));
-        Ok(rows::decode_all(&rows)?)
-    }
-
-    async fn read_category(
-        &mut self,
-        category: &Category,
-        options: CategoryRead,
-    ) -> Result<Vec<Message>> {
-        self.connection()?;
-        options.validate()?;
-        let rows = on_unit!(self, None, |conn, persistent| statements::read_category(
-            conn, persistent, category, &options
-        ));
-        Ok(rows::decode_all(&rows)?)
-    }
-
-    async fn read_last_message(
-        &mut self,
-        stream: &StreamName,
-        message_type: Option<&str>,
-    ) -> Result<Option<Message>> {
-        let row = on_unit!(self, None, |conn, persistent| statements::read_last(
-            conn,
-            persistent,
-            stream,
-            message_type
-        ));
-        Ok(row.as_ref().map(rows::decode).transpose()?)
-    }
-
-    async fn stream_version(&mut self, stream: &StreamName) -> Result<Option<u64>> {
-        let version = on_unit!(self, None, |conn, persistent| statements::stream_version(
-            conn, persistent, stream
-        ));
-        Ok(version.and_then(convert::version_from_bigint))
-    }
-
-    async fn lock_categories(&mut self, categories: &[Category]) -> Result<()> {
-        let mut ordered: Vec<(i64, &str)> = categories
-            .iter()
-            .map(|c| (message_store::hash_64(c.as_str()), c.as_str()))
-            .collect();
-        ordered.sort_unstable();
-        ordered.dedup_by_key(|(key, _)| *key);
-        let names: Vec<&str> = ordered.into_iter().map(|(_, name)| name).collect();
-        on_unit!(self, None, |conn, persistent| statements::lock_categories(
-            conn, persistent, &names
-        ));
-        Ok(())
-    }
-
-    fn backend(&mut self) -> Option<&mut (dyn std::any::Any + Send)> {
-        let (conn, _) = self.connection().ok()?;
-        Some(conn)
-    }
-}
+calls::unit_calls!(PgUnit);
 
 #[async_trait]
 impl OpenUnit for PgUnit {
