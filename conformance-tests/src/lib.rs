@@ -142,6 +142,7 @@ macro_rules! __suite {
         $crate::__stamp_owned_cases!($factory, $get;
             a_decorated_store_passes_wake_ups_on,
             consumer_killed_before_recording_loses_nothing,
+            exactly_once_handlers_apply_each_message_once_across_kills,
             failing_handler_is_retried_and_order_is_kept,
             panicking_handler_is_retried_not_fatal,
             poison_message_is_parked_and_can_be_replayed,

@@ -11,7 +11,7 @@ use futures::FutureExt;
 use serde::de::DeserializeOwned;
 
 use crate::options::RetryPolicy;
-use message_store::{Message, TypedMessage};
+use message_store::{Message, TypedMessage, UnitOfWork};
 
 /// What a handler returns when it fails; any error type converts into it.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -39,8 +39,39 @@ pub struct HandlerTimedOut {
     pub after: Duration,
 }
 
-type BoxFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
-type Erased = Arc<dyn Fn(Message) -> BoxFuture + Send + Sync>;
+/// A handler's future, borrowing what it was given for `'u`.
+pub type HandlerFuture<'u> = Pin<Box<dyn Future<Output = HandlerResult> + Send + 'u>>;
+
+type BoxFuture = HandlerFuture<'static>;
+type PlainHandler = Arc<dyn Fn(Message) -> BoxFuture + Send + Sync>;
+type UnitHandler =
+    Arc<dyn for<'u> Fn(Message, &'u mut dyn UnitOfWork) -> HandlerFuture<'u> + Send + Sync>;
+
+/// A handler, type-erased.
+#[derive(Clone)]
+enum Erased {
+    /// Takes the message.
+    Plain(PlainHandler),
+    /// Takes the message and the unit of work it is handled in.
+    InUnit(UnitHandler),
+}
+
+impl Erased {
+    /// The handler's future for `message`, in `unit` when it has one.
+    fn call<'u>(
+        &self,
+        message: Message,
+        unit: Option<&'u mut dyn UnitOfWork>,
+    ) -> HandlerFuture<'u> {
+        match (self, unit) {
+            (Erased::Plain(handler), _) => handler(message),
+            (Erased::InUnit(handler), Some(unit)) => handler(message, unit),
+            (Erased::InUnit(_), None) => {
+                unreachable!("a consumer with unit handlers handles in units")
+            }
+        }
+    }
+}
 
 /// The handlers of one consumer: per message type, in registration order,
 /// and catch-alls for messages no typed handler takes.
@@ -48,6 +79,8 @@ type Erased = Arc<dyn Fn(Message) -> BoxFuture + Send + Sync>;
 pub(crate) struct Handlers {
     typed: HashMap<String, Vec<Erased>>,
     catch_all: Vec<Erased>,
+    /// Some handler takes a unit of work.
+    transactional: bool,
 }
 
 impl std::fmt::Debug for Handlers {
@@ -83,17 +116,73 @@ impl Handlers {
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let erased: Erased = Arc::new(move |message: Message| {
+        let erased = Erased::Plain(Arc::new(move |message: Message| {
             let handler = handler.clone();
             Box::pin(async move {
                 let value: T = message.decode()?;
                 handler(value, message).await
             })
-        });
+        }));
         self.typed
             .entry(T::MESSAGE_TYPE.to_owned())
             .or_default()
             .push(erased);
+    }
+
+    pub(crate) fn on_in_unit<T, F>(&mut self, handler: F)
+    where
+        T: TypedMessage + DeserializeOwned + Send + 'static,
+        F: for<'u> Fn(T, Message, &'u mut dyn UnitOfWork) -> HandlerFuture<'u>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let erased = Erased::InUnit(Arc::new(move |message: Message, unit| {
+            match message.decode::<T>() {
+                Ok(value) => handler(value, message, unit),
+                Err(error) => Box::pin(std::future::ready(Err(error.into()))),
+            }
+        }));
+        self.transactional = true;
+        self.typed
+            .entry(T::MESSAGE_TYPE.to_owned())
+            .or_default()
+            .push(erased);
+    }
+
+    pub(crate) fn on_any_in_unit<F>(&mut self, handler: F)
+    where
+        F: for<'u> Fn(Message, &'u mut dyn UnitOfWork) -> HandlerFuture<'u> + Send + Sync + 'static,
+    {
+        self.transactional = true;
+        self.catch_all.push(Erased::InUnit(Arc::new(handler)));
+    }
+
+    /// True when some handler takes a unit of work: every message is then
+    /// handled in one, which records the position too (exactly once).
+    pub(crate) fn transactional(&self) -> bool {
+        self.transactional
+    }
+
+    /// True when `message_type` has no handler at all.
+    pub(crate) fn none_for(&self, message_type: &str) -> bool {
+        self.for_type(message_type).is_empty()
+    }
+
+    /// Runs each of the message's handlers once, in order, in `unit`, up to
+    /// the first failure (a panic, a timeout, unreadable data: as in
+    /// [`Handlers::dispatch`]).
+    pub(crate) async fn run_in_unit(
+        &self,
+        message: &Message,
+        unit: &mut dyn UnitOfWork,
+        timeout: Option<Duration>,
+    ) -> HandlerResult {
+        message.check().map_err(|e| Box::new(e) as HandlerError)?;
+        for handler in self.for_type(&message.message_type) {
+            attempt(|| handler.call(message.clone(), Some(&mut *unit)), timeout).await?;
+        }
+        Ok(())
     }
 
     pub(crate) fn on_any<F, Fut>(&mut self, handler: F)
@@ -101,8 +190,9 @@ impl Handlers {
         F: Fn(Message) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
-        self.catch_all
-            .push(Arc::new(move |message| Box::pin(handler(message))));
+        self.catch_all.push(Erased::Plain(Arc::new(move |message| {
+            Box::pin(handler(message))
+        })));
     }
 
     fn for_type(&self, message_type: &str) -> &[Erased] {
@@ -133,35 +223,16 @@ impl Handlers {
             attempts += 1;
             let result = match message.check() {
                 // Data or metadata no handler can look at fails every attempt.
-                Err(unreadable) => Ok(Err(Box::new(unreadable) as HandlerError)),
-                // A panic while building the future counts as much as one inside it.
-                Ok(()) => match std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    handlers[next](message.clone())
-                })) {
-                    Ok(future) => {
-                        let attempt = AssertUnwindSafe(future).catch_unwind();
-                        match timeout {
-                            None => attempt.await,
-                            Some(after) => tokio::time::timeout(after, attempt)
-                                .await
-                                .unwrap_or_else(|_| {
-                                    Ok(Err(Box::new(HandlerTimedOut { after }) as HandlerError))
-                                }),
-                        }
-                    }
-                    Err(panic) => Err(panic),
-                },
+                Err(unreadable) => Err(Box::new(unreadable) as HandlerError),
+                Ok(()) => attempt(|| handlers[next].call(message.clone(), None), timeout).await,
             };
-            let error: HandlerError = match result {
-                Ok(Ok(())) => {
+            let error = match result {
+                Ok(()) => {
                     next += 1;
                     attempts = 0;
                     continue;
                 }
-                Ok(Err(error)) => error,
-                Err(panic) => Box::new(HandlerPanicked {
-                    message: panic_text(&panic),
-                }),
+                Err(error) => error,
             };
             failures += 1;
             if attempts >= retry.max_attempts() {
@@ -180,6 +251,33 @@ impl Handlers {
             last_error,
         }
     }
+}
+
+/// Runs one attempt of a handler: a panic (building the future or in it)
+/// and a run past `timeout` count as failures.
+async fn attempt<'u>(
+    handler: impl FnOnce() -> HandlerFuture<'u>,
+    timeout: Option<Duration>,
+) -> HandlerResult {
+    let future = match std::panic::catch_unwind(AssertUnwindSafe(handler)) {
+        Ok(future) => future,
+        Err(panic) => return Err(panicked(&panic)),
+    };
+    let attempt = AssertUnwindSafe(future).catch_unwind();
+    let result = match timeout {
+        None => attempt.await,
+        Some(after) => match tokio::time::timeout(after, attempt).await {
+            Ok(result) => result,
+            Err(_) => return Err(Box::new(HandlerTimedOut { after })),
+        },
+    };
+    result.unwrap_or_else(|panic| Err(panicked(&panic)))
+}
+
+fn panicked(panic: &Box<dyn std::any::Any + Send>) -> HandlerError {
+    Box::new(HandlerPanicked {
+        message: panic_text(panic),
+    })
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -99,6 +99,45 @@
 //! }
 //! ```
 //!
+//! ## Exactly once
+//!
+//! A consumer with a handler registered through [`Consumer::on_in_unit`]
+//! (or [`Consumer::on_any_in_unit`]) handles each message in its own unit
+//! of work ([`message_store::UnitOfWork`]). The handlers write their
+//! effects through the unit: messages, or on PostgreSQL the application's
+//! own tables through the unit's connection
+//! (`message_store_postgres::connection`). The runtime then writes the
+//! consumer's position record into the same unit, last, and commits: the
+//! effects and the position are stored together or not at all. After a
+//! crash at any point the consumer resumes after the last committed
+//! message, so each message's effects in the unit are applied exactly
+//! once. Effects outside the unit (an email, an HTTP call, a plain
+//! handler) are still at least once.
+//!
+//! - **Where the position lives.** In the consumer's usual position stream,
+//!   `{category}:position[-{consumer id}]`, as Eventide's `Recorded`
+//!   records, one per handled message (the position update interval does
+//!   not apply), so Eventide's tools read it as ever.
+//! - **Contention.** Every position stream of a category is in the
+//!   category `{category}:position`, and a write takes its category's lock
+//!   until the unit ends. All exactly-once consumers of one category (and
+//!   all buckets of a fleet) therefore take turns at that lock for the
+//!   time from their position write to their commit: one round trip plus
+//!   the commit. The position is written last to keep that short; the
+//!   handlers' own writes happen before it, under their own categories'
+//!   locks. Expect a ceiling of a few thousand messages a second per
+//!   category across all of its exactly-once consumers.
+//! - **Stale writers.** The position record expects the position
+//!   stream's version. If another writer moved it on (a second consumer
+//!   under the same id, or a fleet instance that took the bucket over),
+//!   the unit fails before anything commits, its effects roll back, and
+//!   the consumer (or bucket) stops with `PositionStreamInUse`.
+//! - **Retries.** A handler failure rolls the unit back; the retry runs
+//!   every handler of the message again in a fresh unit. A backend
+//!   failure while recording the position or committing does the same,
+//!   after the backend delay. A commit whose reply was lost is resolved by
+//!   reading the position stream back.
+//!
 //! ## Parking and per-stream order
 //!
 //! [`FailurePolicy::Park`] gives up per-stream order for the stream of a
@@ -113,6 +152,7 @@
 //! them) and replay them all in order.
 
 mod error;
+mod exactly_once;
 pub mod fleet;
 mod group;
 mod handle;
@@ -129,7 +169,7 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 pub use handle::{ConsumerHandle, ConsumerHealth};
-pub use handlers::{HandlerError, HandlerPanicked, HandlerResult, HandlerTimedOut};
+pub use handlers::{HandlerError, HandlerFuture, HandlerPanicked, HandlerResult, HandlerTimedOut};
 pub use options::{ConsumerOptions, FailurePolicy, RetryPolicy, DEFAULT_SHUTDOWN_DEADLINE};
 pub use parked::{is_replay, parked_messages, ParkedFrom, ParkedMessage, PARKED_FROM, REPLAYED};
 
@@ -138,7 +178,7 @@ pub use group::group_member_id;
 use handlers::Handlers;
 use message_store::Category;
 use message_store::MessageStore;
-use message_store::{Message, TypedMessage};
+use message_store::{Message, TypedMessage, UnitOfWork};
 pub use parked::ReplayReport;
 
 /// A consumer of one category: its handlers and options. Build it, then
@@ -186,6 +226,58 @@ impl Consumer {
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
         self.handlers.on_any(handler);
+        self
+    }
+
+    /// Handles messages of `T`'s type in a unit of work, which the handler
+    /// writes its effects through: messages, or on PostgreSQL its own
+    /// tables through the unit's connection
+    /// (`message_store_postgres::connection`). A consumer with such a
+    /// handler handles every message exactly once: each in its own unit,
+    /// which records the consumer's position last, so the effects and the
+    /// position commit together, and a message whose unit did not commit
+    /// is handled again in a fresh one. A retry after a failure rolls the
+    /// unit back and runs all of the message's handlers again (plain ones
+    /// too, whose effects outside the unit are at least once). See the
+    /// crate docs, "Exactly once".
+    ///
+    /// ```
+    /// use message_store_consumer::prelude::*;
+    /// # #[derive(serde::Deserialize)] struct Deposited { amount: u64 }
+    /// # impl message_store::TypedMessage for Deposited { const MESSAGE_TYPE: &'static str = "Deposited"; }
+    /// # fn consumer() -> message_store::Result<Consumer> {
+    /// let consumer = Consumer::new(Category::new("account")?).on_in_unit(
+    ///     |deposit: Deposited, message: Message, unit: &mut dyn UnitOfWork| {
+    ///         Box::pin(async move {
+    ///             let totals = StreamName::new(format!("totals-{}", message.stream_name.id().unwrap_or("none")))?;
+    ///             let event = NewMessage::new("Counted", json!({ "amount": deposit.amount }));
+    ///             unit.write(&totals, vec![event], ExpectedVersion::Any).await?;
+    ///             HandlerResult::Ok(())
+    ///         })
+    ///     },
+    /// );
+    /// # Ok(consumer)
+    /// # }
+    /// ```
+    pub fn on_in_unit<T, F>(mut self, handler: F) -> Self
+    where
+        T: TypedMessage + DeserializeOwned + Send + 'static,
+        F: for<'u> Fn(T, Message, &'u mut dyn UnitOfWork) -> HandlerFuture<'u>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.handlers.on_in_unit::<T, F>(handler);
+        self
+    }
+
+    /// Handles every message no typed handler takes, in a unit of work, as
+    /// [`Consumer::on_in_unit`] does.
+    pub fn on_any_in_unit<F>(mut self, handler: F) -> Self
+    where
+        F: for<'u> Fn(Message, &'u mut dyn UnitOfWork) -> HandlerFuture<'u> + Send + Sync + 'static,
+    {
+        self.handlers.on_any_in_unit(handler);
         self
     }
 

@@ -44,13 +44,13 @@ pub(crate) async fn pause(token: &CancellationToken, duration: Duration) -> bool
 }
 
 impl Runner {
-    fn update(&self, f: impl FnOnce(&mut ConsumerHealth)) {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut ConsumerHealth)) {
         f(&mut self.health.lock().unwrap_or_else(PoisonError::into_inner));
         self.progress
             .send_modify(|changes| *changes = changes.wrapping_add(1));
     }
 
-    fn backend_delay(&self, failures: u32) -> Duration {
+    pub(crate) fn backend_delay(&self, failures: u32) -> Duration {
         let doublings = failures.saturating_sub(1).min(20);
         Duration::from_millis(50)
             .saturating_mul(1u32 << doublings)
@@ -145,6 +145,10 @@ impl Runner {
                 if !self.handle(&message).await? {
                     return Ok(());
                 }
+                if self.recorded(message.global_position) {
+                    since_commit = 0; // by the message's unit of work
+                    continue;
+                }
                 since_commit += 1;
                 if since_commit >= self.options.position_update_interval {
                     self.commit(message.global_position).await?;
@@ -166,7 +170,21 @@ impl Runner {
         handled
     }
 
+    /// True when the position recorded is `global_position`'s.
+    fn recorded(&self, global_position: u64) -> bool {
+        let health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        health.committed == Some(global_position)
+    }
+
     async fn handle_in_flight(&mut self, message: &Message) -> Result<bool> {
+        if self.handlers.transactional() && !self.handlers.none_for(&message.message_type) {
+            if Some(message.global_position) <= self.subscription.recorded() {
+                // Its unit committed; the resume delivers it again.
+                self.handled(message);
+                return Ok(true);
+            }
+            return self.handle_in_unit(message).await;
+        }
         let token = self.token.clone();
         let dispatch = self.handlers.dispatch(
             message,

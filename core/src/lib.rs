@@ -120,7 +120,7 @@ pub use names::{IntoCategory, IntoStreamName};
 #[doc(inline)]
 pub use read::{BatchSize, CategoryRead, StreamRead};
 #[doc(inline)]
-pub use store::{MessageStore, Subscription};
+pub use store::{MessageStore, PendingCommit, Subscription};
 #[doc(inline)]
 pub use stream_name::{Category, StreamName, MAX_STREAM_NAME_LEN};
 #[doc(inline)]

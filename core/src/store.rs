@@ -13,7 +13,7 @@ use crate::message::{Message, NewMessage};
 use crate::read::{CategoryRead, StreamRead};
 use crate::stream_name::{Category, StreamName};
 use crate::subscription::SubscribeOptions;
-use crate::unit::{OpenUnit, UnitOptions};
+use crate::unit::{OpenUnit, UnitOfWork, UnitOptions};
 use crate::version::ExpectedVersion;
 
 /// A Message DB-compatible message store.
@@ -179,8 +179,54 @@ pub trait Subscription: Debug + Send {
     /// would then skip the messages in between.
     async fn commit(&mut self, global_position: u64) -> Result<()>;
 
+    /// Writes the record of `global_position` into `unit`, so that the
+    /// position is recorded by the unit's commit, together with the
+    /// unit's other effects (exactly-once handling). Write it last: it
+    /// takes the lock of the position streams' category, which every
+    /// consumer of the category shares, until the unit ends.
+    ///
+    /// Fails as [`commit`](Subscription::commit) does:
+    /// [`Error::CommitAhead`](crate::Error::CommitAhead) before writing,
+    /// [`Error::PositionStreamInUse`](crate::Error::PositionStreamInUse)
+    /// when another writer moved the position stream on (the unit is then
+    /// aborted: nothing of it may commit). Once the unit committed, pass
+    /// the result to [`committed`](Subscription::committed); after
+    /// [`Error::CommitOutcomeUnknown`](crate::Error::CommitOutcomeUnknown),
+    /// ask [`landed`](Subscription::landed).
+    async fn commit_in(
+        &mut self,
+        unit: &mut dyn UnitOfWork,
+        global_position: u64,
+    ) -> Result<PendingCommit>;
+
+    /// Takes note that the unit holding `pending` committed.
+    fn committed(&mut self, pending: PendingCommit);
+
+    /// Whether the unit holding `pending` committed, for a commit whose
+    /// reply was lost: true when the position stream ends with its record
+    /// (then taken note of, as [`committed`](Subscription::committed) does).
+    async fn landed(&mut self, pending: &PendingCommit) -> Result<bool>;
+
     /// The global position the next batch starts at.
     fn position(&self) -> u64;
+
+    /// The last position recorded in the position stream, as far as this
+    /// subscription knows: the one read when it opened, then each of its
+    /// own commits. Reading resumes at it inclusive, so after a restart the
+    /// message at it is delivered again; an exactly-once consumer skips it.
+    fn recorded(&self) -> Option<u64>;
+}
+
+/// A position record written into a unit of work and not yet known to be
+/// committed (see [`Subscription::commit_in`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCommit {
+    /// The global position it records.
+    pub global_position: u64,
+    /// The position stream's version once it is stored.
+    pub version: u64,
+    /// The record's message id.
+    pub record: uuid::Uuid,
 }
 
 macro_rules! forward_store {
@@ -280,7 +326,27 @@ impl<T: Subscription + ?Sized> Subscription for Box<T> {
         (**self).commit(global_position).await
     }
 
+    async fn commit_in(
+        &mut self,
+        unit: &mut dyn UnitOfWork,
+        global_position: u64,
+    ) -> Result<PendingCommit> {
+        (**self).commit_in(unit, global_position).await
+    }
+
+    fn committed(&mut self, pending: PendingCommit) {
+        (**self).committed(pending);
+    }
+
+    async fn landed(&mut self, pending: &PendingCommit) -> Result<bool> {
+        (**self).landed(pending).await
+    }
+
     fn position(&self) -> u64 {
         (**self).position()
+    }
+
+    fn recorded(&self) -> Option<u64> {
+        (**self).recorded()
     }
 }

@@ -1,278 +1,26 @@
-//! Subscriptions: options, and the generic implementation backends share.
+//! Subscriptions: the generic implementation every backend shares, over
+//! its options (`options`) and Eventide's position streams (`position`).
 
-use std::time::Duration;
+mod options;
+mod position;
 
 use async_trait::async_trait;
-use serde_json::json;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::consumer_group::ConsumerGroup;
-use crate::error::{printable, Error, NameProblem, Result};
+use crate::error::{Error, Result};
 use crate::ext::MessageStoreExt;
-use crate::message::{Message, NewMessage};
-use crate::read::{BatchSize, CategoryRead};
-use crate::store::{MessageStore, Subscription};
+use crate::message::Message;
+use crate::store::{MessageStore, PendingCommit, Subscription};
 use crate::stream_name::{Category, StreamName};
+use crate::unit::UnitOfWork;
 use crate::version::ExpectedVersion;
 
-/// The message type of a position record, as Eventide writes it.
-pub const POSITION_RECORDED: &str = "Recorded";
-/// The message type Eventide used for position records before mid-2018; still read.
-pub const POSITION_UPDATED_LEGACY: &str = "Updated";
-
-/// Where a subscription starts reading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum StartPosition {
-    /// At the last committed position (inclusive), else at the beginning.
-    #[default]
-    Committed,
-    /// At the first message of the category, ignoring any committed position.
-    Beginning,
-    /// At this global position (inclusive), ignoring any committed position.
-    At(u64),
-    /// After the category's last message at the time the subscription opens:
-    /// only new messages are delivered.
-    End,
-}
-
-/// Options of a subscription, with Eventide's defaults: batch size 1000,
-/// poll interval 100 ms, no consumer id, start at the committed position.
-///
-/// Setters never fail; opening the subscription (or starting a consumer)
-/// checks the options once and refuses bad ones with
-/// [`Error::InvalidOption`] or [`Error::InvalidCorrelation`].
-///
-/// ```
-/// use std::time::Duration;
-/// use message_store::{ConsumerGroup, SubscribeOptions};
-/// let options = SubscribeOptions::new()
-///     .with_consumer_id("projector")
-///     .with_batch_size(500)
-///     .with_poll_interval(Duration::from_millis(50));
-/// assert_eq!(options.consumer_id(), Some("projector"));
-/// options.validate()?;
-/// # Ok::<(), message_store::Error>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SubscribeOptions {
-    consumer_id: Option<String>,
-    start: StartPosition,
-    batch_size: BatchSize,
-    consumer_group: Option<ConsumerGroup>,
-    correlation: Option<String>,
-    poll_interval: Duration,
-}
-
-impl Default for SubscribeOptions {
-    fn default() -> Self {
-        SubscribeOptions {
-            consumer_id: None,
-            start: StartPosition::Committed,
-            batch_size: BatchSize::DEFAULT,
-            consumer_group: None,
-            correlation: None,
-            poll_interval: Duration::from_millis(100),
-        }
-    }
-}
-
-impl SubscribeOptions {
-    /// Eventide's defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Names the consumer; its position is kept in `{category}:position-{id}`.
-    /// Required for consumer-group members and whenever two consumers read
-    /// one category. Must not be empty or contain NUL.
-    pub fn with_consumer_id(mut self, id: impl Into<String>) -> Self {
-        self.consumer_id = Some(id.into());
-        self
-    }
-
-    /// Where to start reading.
-    pub fn with_start(mut self, start: StartPosition) -> Self {
-        self.start = start;
-        self
-    }
-
-    /// How many messages one read fetches at most: a count of at least 1.
-    pub fn with_batch_size(mut self, batch_size: impl Into<BatchSize>) -> Self {
-        self.batch_size = batch_size.into();
-        self
-    }
-
-    /// Reads only this consumer-group member's streams (needs a consumer id).
-    pub fn with_consumer_group(mut self, group: ConsumerGroup) -> Self {
-        self.consumer_group = Some(group);
-        self
-    }
-
-    /// Reads only messages correlated with this category (see
-    /// [`CategoryRead::with_correlation`]).
-    pub fn with_correlation(mut self, category: impl Into<String>) -> Self {
-        self.correlation = Some(category.into());
-        self
-    }
-
-    /// How long to wait before reading again when caught up and no wake-up
-    /// arrives; must be positive.
-    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = interval;
-        self
-    }
-
-    /// The consumer id, if set.
-    pub fn consumer_id(&self) -> Option<&str> {
-        self.consumer_id.as_deref()
-    }
-
-    /// The start position.
-    pub fn start(&self) -> StartPosition {
-        self.start
-    }
-
-    /// The batch size.
-    pub fn batch_size(&self) -> BatchSize {
-        self.batch_size
-    }
-
-    /// The consumer-group filter, if any.
-    pub fn consumer_group(&self) -> Option<ConsumerGroup> {
-        self.consumer_group
-    }
-
-    /// The correlation filter, if any.
-    pub fn correlation(&self) -> Option<&str> {
-        self.correlation.as_deref()
-    }
-
-    /// The poll interval.
-    pub fn poll_interval(&self) -> Duration {
-        self.poll_interval
-    }
-
-    /// The category read these options describe, starting at `position`.
-    pub fn category_read(&self, position: u64) -> CategoryRead {
-        let mut read = CategoryRead::new()
-            .with_position(position)
-            .with_batch_size(self.batch_size);
-        if let Some(correlation) = &self.correlation {
-            read = read.with_correlation(correlation.clone());
-        }
-        if let Some(group) = self.consumer_group {
-            read = read.with_consumer_group(group);
-        }
-        read
-    }
-
-    /// Checks every option, as opening a subscription does: the consumer id
-    /// (not empty, no NUL), the batch size (a count of at least 1), the poll
-    /// interval (positive), the correlation (a category), and that a
-    /// consumer-group member has a consumer id.
-    pub fn validate(&self) -> Result<()> {
-        if let Some(id) = &self.consumer_id {
-            let problem = if id.is_empty() {
-                Some(NameProblem::Empty)
-            } else if id.contains('\0') {
-                Some(NameProblem::ContainsNul)
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                return Err(invalid(
-                    "consumer_id",
-                    format!("`{}`: {problem}", printable(id)),
-                ));
-            }
-        }
-        if !matches!(self.batch_size, BatchSize::Limit(n) if n >= 1) {
-            return Err(invalid(
-                "batch_size",
-                "a subscription's batch size must be a count of at least 1".to_owned(),
-            ));
-        }
-        if self.poll_interval.is_zero() {
-            return Err(invalid(
-                "poll_interval",
-                "the poll interval must be positive".to_owned(),
-            ));
-        }
-        self.category_read(0).validate()?;
-        if self.consumer_group.is_some() && self.consumer_id.is_none() {
-            return Err(invalid(
-                "consumer_id",
-                "a consumer-group member needs a consumer id, or the members would share one position stream".to_owned(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-fn invalid(option: &'static str, problem: String) -> Error {
-    Error::InvalidOption { option, problem }
-}
-
-/// What a position stream holds: its last committed position and its version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CommittedPosition {
-    /// The last recorded global position, if any.
-    pub position: Option<u64>,
-    /// The position stream's version, to append the next record after it.
-    pub version: Option<u64>,
-}
-
-/// Reads the last committed position of a position stream. Accepts
-/// Eventide's `Recorded` and legacy `Updated` records.
-pub async fn read_committed_position(
-    store: &(impl MessageStore + ?Sized),
-    position_stream: &StreamName,
-) -> Result<CommittedPosition> {
-    let Some(last) = store.last_message(position_stream).await? else {
-        return Ok(CommittedPosition::default());
-    };
-    let version = Some(last.position);
-    // Usually the last record is a position; if something else was appended
-    // after it, look for the last position record rather than start over.
-    let record = if is_position_record(&last) {
-        Some(last)
-    } else {
-        match store
-            .last_message_of_type(position_stream, POSITION_RECORDED)
-            .await?
-        {
-            Some(recorded) => Some(recorded),
-            None => {
-                store
-                    .last_message_of_type(position_stream, POSITION_UPDATED_LEGACY)
-                    .await?
-            }
-        }
-    };
-    let position = match record {
-        Some(record) => Some(recorded_position(&record)?),
-        None => None,
-    };
-    Ok(CommittedPosition { position, version })
-}
-
-fn is_position_record(message: &Message) -> bool {
-    message.message_type == POSITION_RECORDED || message.message_type == POSITION_UPDATED_LEGACY
-}
-
-fn recorded_position(record: &Message) -> Result<u64> {
-    #[derive(serde::Deserialize)]
-    struct Recorded {
-        position: u64,
-    }
-    Ok(record.decode::<Recorded>()?.position)
-}
-
-/// The message that records a committed position.
-pub fn position_record(global_position: u64) -> NewMessage {
-    NewMessage::new(POSITION_RECORDED, json!({ "position": global_position }))
-}
+pub use options::{StartPosition, SubscribeOptions};
+pub use position::{
+    position_record, read_committed_position, CommittedPosition, POSITION_RECORDED,
+    POSITION_UPDATED_LEGACY,
+};
 
 /// A subscription over any [`MessageStore`]: reads the category page by page,
 /// waits for a wake-up signal or the poll interval when caught up, and keeps
@@ -295,6 +43,8 @@ pub struct StoreSubscription<S> {
     /// The highest position a commit may record: the last delivered
     /// message's, or the position already recorded when the subscription opened.
     committable: Option<u64>,
+    /// The last position recorded: read at open, then each of our commits.
+    recorded: Option<u64>,
     cursor: u64,
     wake: Option<watch::Receiver<u64>>,
 }
@@ -310,7 +60,7 @@ impl<S: MessageStore> StoreSubscription<S> {
         options.validate()?;
         let position_stream = category.position_stream(options.consumer_id())?;
         let committed = read_committed_position(&store, &position_stream).await?;
-        let cursor = match options.start {
+        let cursor = match options.start() {
             StartPosition::Beginning => 1,
             StartPosition::At(position) => position.max(1),
             StartPosition::End => store
@@ -327,6 +77,7 @@ impl<S: MessageStore> StoreSubscription<S> {
             position_version: committed.version,
             pending_record: None,
             committable: committed.position,
+            recorded: committed.position,
             cursor,
             wake,
         })
@@ -337,8 +88,20 @@ impl<S: MessageStore> StoreSubscription<S> {
         &self.position_stream
     }
 
+    /// Refuses a position past the last delivered message.
+    fn check_committable(&self, global_position: u64) -> Result<()> {
+        if Some(global_position) > self.committable {
+            return Err(Error::CommitAhead {
+                stream: self.position_stream.as_str().to_owned(),
+                position: global_position,
+                delivered: self.committable,
+            });
+        }
+        Ok(())
+    }
+
     async fn wait(&mut self) {
-        let interval = self.options.poll_interval;
+        let interval = self.options.poll_interval();
         match &mut self.wake {
             Some(wake) => {
                 if let Ok(Err(_closed)) = tokio::time::timeout(interval, wake.changed()).await {
@@ -377,13 +140,7 @@ impl<S: MessageStore> Subscription for StoreSubscription<S> {
     /// each other's positions and skip messages. A position past the last
     /// delivered message fails with [`Error::CommitAhead`].
     async fn commit(&mut self, global_position: u64) -> Result<()> {
-        if Some(global_position) > self.committable {
-            return Err(Error::CommitAhead {
-                stream: self.position_stream.as_str().to_owned(),
-                position: global_position,
-                delivered: self.committable,
-            });
-        }
+        self.check_committable(global_position)?;
         let expected = ExpectedVersion::from_version(self.position_version);
         let id = match self.pending_record {
             Some((position, id)) if position == global_position => id,
@@ -399,6 +156,7 @@ impl<S: MessageStore> Subscription for StoreSubscription<S> {
             Ok(version) => {
                 self.position_version = Some(version);
                 self.pending_record = None;
+                self.recorded = Some(global_position);
                 Ok(())
             }
             Err(Error::WrongExpectedVersion { actual, .. }) => {
@@ -410,6 +168,7 @@ impl<S: MessageStore> Subscription for StoreSubscription<S> {
                 match last {
                     Some(last) if last.id == id => {
                         self.position_version = actual;
+                        self.recorded = Some(global_position);
                         Ok(())
                     }
                     _ => Err(Error::PositionStreamInUse {
@@ -421,7 +180,51 @@ impl<S: MessageStore> Subscription for StoreSubscription<S> {
         }
     }
 
+    async fn commit_in(
+        &mut self,
+        unit: &mut dyn UnitOfWork,
+        global_position: u64,
+    ) -> Result<PendingCommit> {
+        self.check_committable(global_position)?;
+        let expected = ExpectedVersion::from_version(self.position_version);
+        let record = Uuid::new_v4();
+        let message = position_record(global_position).with_id(record);
+        match unit
+            .write(&self.position_stream, vec![message], expected)
+            .await
+        {
+            Ok(version) => Ok(PendingCommit {
+                global_position,
+                version,
+                record,
+            }),
+            Err(Error::WrongExpectedVersion { .. }) => Err(Error::PositionStreamInUse {
+                stream: self.position_stream.as_str().to_owned(),
+            }),
+            Err(other) => Err(other),
+        }
+    }
+
+    fn committed(&mut self, pending: PendingCommit) {
+        self.position_version = Some(pending.version);
+        self.recorded = Some(pending.global_position);
+    }
+
+    async fn landed(&mut self, pending: &PendingCommit) -> Result<bool> {
+        let last = self.store.last_message(&self.position_stream).await?;
+        let landed = last.is_some_and(|last| last.id == pending.record);
+        if landed {
+            self.position_version = Some(pending.version);
+            self.recorded = Some(pending.global_position);
+        }
+        Ok(landed)
+    }
+
     fn position(&self) -> u64 {
         self.cursor
+    }
+
+    fn recorded(&self) -> Option<u64> {
+        self.recorded
     }
 }

@@ -1,6 +1,7 @@
 //! The consumer runtime's cases, and the helpers they share. Each case takes
 //! an owned store, since a running consumer keeps one.
 //!
+//! - `exactly_once`: handlers in units of work, killed at random points;
 //! - `failures`: failing, panicking and hanging handlers
 //!   under each failure policy;
 //! - `lifecycle`: kills, backend faults, shutdown and its deadline, a second
@@ -10,6 +11,7 @@
 //! - `setup`: options, consumer groups, health;
 //! - `standby`: a second instance under the same id.
 
+mod exactly_once;
 mod failures;
 mod lifecycle;
 mod parking;
@@ -17,6 +19,7 @@ mod progress;
 mod setup;
 mod standby;
 
+pub use exactly_once::*;
 pub use failures::*;
 pub use lifecycle::*;
 pub use parking::*;

@@ -1,0 +1,201 @@
+//! [`SubscribeOptions`] and [`StartPosition`]: how a subscription reads, and
+//! their checks.
+
+use std::time::Duration;
+
+use crate::consumer_group::ConsumerGroup;
+use crate::error::{printable, Error, NameProblem, Result};
+use crate::read::{BatchSize, CategoryRead};
+
+/// Where a subscription starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum StartPosition {
+    /// At the last committed position (inclusive), else at the beginning.
+    #[default]
+    Committed,
+    /// At the first message of the category, ignoring any committed position.
+    Beginning,
+    /// At this global position (inclusive), ignoring any committed position.
+    At(u64),
+    /// After the category's last message at the time the subscription opens:
+    /// only new messages are delivered.
+    End,
+}
+
+/// Options of a subscription, with Eventide's defaults: batch size 1000,
+/// poll interval 100 ms, no consumer id, start at the committed position.
+///
+/// Setters never fail; opening the subscription (or starting a consumer)
+/// checks the options once and refuses bad ones with
+/// [`Error::InvalidOption`] or [`Error::InvalidCorrelation`].
+///
+/// ```
+/// use std::time::Duration;
+/// use message_store::{ConsumerGroup, SubscribeOptions};
+/// let options = SubscribeOptions::new()
+///     .with_consumer_id("projector")
+///     .with_batch_size(500)
+///     .with_poll_interval(Duration::from_millis(50));
+/// assert_eq!(options.consumer_id(), Some("projector"));
+/// options.validate()?;
+/// # Ok::<(), message_store::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SubscribeOptions {
+    consumer_id: Option<String>,
+    start: StartPosition,
+    batch_size: BatchSize,
+    consumer_group: Option<ConsumerGroup>,
+    correlation: Option<String>,
+    poll_interval: Duration,
+}
+
+impl Default for SubscribeOptions {
+    fn default() -> Self {
+        SubscribeOptions {
+            consumer_id: None,
+            start: StartPosition::Committed,
+            batch_size: BatchSize::DEFAULT,
+            consumer_group: None,
+            correlation: None,
+            poll_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+impl SubscribeOptions {
+    /// Eventide's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Names the consumer; its position is kept in `{category}:position-{id}`.
+    /// Required for consumer-group members and whenever two consumers read
+    /// one category. Must not be empty or contain NUL.
+    pub fn with_consumer_id(mut self, id: impl Into<String>) -> Self {
+        self.consumer_id = Some(id.into());
+        self
+    }
+
+    /// Where to start reading.
+    pub fn with_start(mut self, start: StartPosition) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// How many messages one read fetches at most: a count of at least 1.
+    pub fn with_batch_size(mut self, batch_size: impl Into<BatchSize>) -> Self {
+        self.batch_size = batch_size.into();
+        self
+    }
+
+    /// Reads only this consumer-group member's streams (needs a consumer id).
+    pub fn with_consumer_group(mut self, group: ConsumerGroup) -> Self {
+        self.consumer_group = Some(group);
+        self
+    }
+
+    /// Reads only messages correlated with this category (see
+    /// [`CategoryRead::with_correlation`]).
+    pub fn with_correlation(mut self, category: impl Into<String>) -> Self {
+        self.correlation = Some(category.into());
+        self
+    }
+
+    /// How long to wait before reading again when caught up and no wake-up
+    /// arrives; must be positive.
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// The consumer id, if set.
+    pub fn consumer_id(&self) -> Option<&str> {
+        self.consumer_id.as_deref()
+    }
+
+    /// The start position.
+    pub fn start(&self) -> StartPosition {
+        self.start
+    }
+
+    /// The batch size.
+    pub fn batch_size(&self) -> BatchSize {
+        self.batch_size
+    }
+
+    /// The consumer-group filter, if any.
+    pub fn consumer_group(&self) -> Option<ConsumerGroup> {
+        self.consumer_group
+    }
+
+    /// The correlation filter, if any.
+    pub fn correlation(&self) -> Option<&str> {
+        self.correlation.as_deref()
+    }
+
+    /// The poll interval.
+    pub fn poll_interval(&self) -> Duration {
+        self.poll_interval
+    }
+
+    /// The category read these options describe, starting at `position`.
+    pub fn category_read(&self, position: u64) -> CategoryRead {
+        let mut read = CategoryRead::new()
+            .with_position(position)
+            .with_batch_size(self.batch_size);
+        if let Some(correlation) = &self.correlation {
+            read = read.with_correlation(correlation.clone());
+        }
+        if let Some(group) = self.consumer_group {
+            read = read.with_consumer_group(group);
+        }
+        read
+    }
+
+    /// Checks every option, as opening a subscription does: the consumer id
+    /// (not empty, no NUL), the batch size (a count of at least 1), the poll
+    /// interval (positive), the correlation (a category), and that a
+    /// consumer-group member has a consumer id.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(id) = &self.consumer_id {
+            let problem = if id.is_empty() {
+                Some(NameProblem::Empty)
+            } else if id.contains('\0') {
+                Some(NameProblem::ContainsNul)
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(invalid(
+                    "consumer_id",
+                    format!("`{}`: {problem}", printable(id)),
+                ));
+            }
+        }
+        if !matches!(self.batch_size, BatchSize::Limit(n) if n >= 1) {
+            return Err(invalid(
+                "batch_size",
+                "a subscription's batch size must be a count of at least 1".to_owned(),
+            ));
+        }
+        if self.poll_interval.is_zero() {
+            return Err(invalid(
+                "poll_interval",
+                "the poll interval must be positive".to_owned(),
+            ));
+        }
+        self.category_read(0).validate()?;
+        if self.consumer_group.is_some() && self.consumer_id.is_none() {
+            return Err(invalid(
+                "consumer_id",
+                "a consumer-group member needs a consumer id, or the members would share one position stream".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(option: &'static str, problem: String) -> Error {
+    Error::InvalidOption { option, problem }
+}
