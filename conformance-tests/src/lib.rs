@@ -143,6 +143,7 @@ macro_rules! __suite {
             a_decorated_store_passes_wake_ups_on,
             consumer_killed_before_recording_loses_nothing,
             exactly_once_handlers_apply_each_message_once_across_kills,
+            a_stale_exactly_once_consumer_commits_nothing,
             failing_handler_is_retried_and_order_is_kept,
             panicking_handler_is_retried_not_fatal,
             poison_message_is_parked_and_can_be_replayed,
@@ -174,6 +175,7 @@ macro_rules! __suite {
             a_one_bucket_fleet_keeps_a_standby,
             fleet_options_are_checked,
             crashed_fleet_instance_loses_nothing,
+            exactly_once_fleet_applies_each_message_once_across_a_crash,
             paused_fleet_instance_late_commit_is_refused,
             cut_off_fleet_instance_stops_before_the_takeover,
         );

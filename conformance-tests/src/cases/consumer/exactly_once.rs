@@ -187,3 +187,72 @@ pub async fn exactly_once_handlers_apply_each_message_once_across_kills(
 fn global(messages: &[Message]) -> Vec<u64> {
     messages.iter().map(|m| m.global_position).collect()
 }
+
+/// Another writer moves an exactly-once consumer's position stream on while
+/// one of its handlers is in its unit (as a fleet instance taking the bucket
+/// over, or a second consumer, would): the unit fails at its position
+/// write, the handler's effect rolls back with it, and the consumer stops
+/// with `PositionStreamInUse`.
+pub async fn a_stale_exactly_once_consumer_commits_nothing(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    let source = stream(&category, "1");
+    store
+        .write(&source, batch(0, 5), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let model = unique_stream("model");
+    let (inside, go) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let consumer = {
+        let (model, inside, go) = (model.clone(), inside.clone(), go.clone());
+        Consumer::new(category.clone())
+            .with_options(alone("stale"))
+            .on_any_in_unit(move |message: Message, unit: &mut dyn UnitOfWork| {
+                let (model, inside, go) = (model.clone(), inside.clone(), go.clone());
+                Box::pin(async move {
+                    unit.write(&model, vec![counted(&message)], ExpectedVersion::Any)
+                        .await?;
+                    if message.position == 2 {
+                        inside.notify_one();
+                        go.notified().await;
+                    }
+                    HandlerResult::Ok(())
+                })
+            })
+    };
+    let handle = consumer.start(store.clone()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(60), inside.notified())
+        .await
+        .expect("the handler of position 2 ran");
+    let position_stream = category.position_stream(Some("stale")).unwrap();
+    store
+        .write(
+            &position_stream,
+            vec![message_store::backend::position_record(0)],
+            ExpectedVersion::Any,
+        )
+        .await
+        .unwrap();
+    go.notify_one();
+    let stopped = tokio::time::timeout(Duration::from_secs(60), handle.join())
+        .await
+        .expect("the consumer stopped");
+    let error = stopped.unwrap_err();
+    assert!(
+        matches!(
+            error.store_error(),
+            Some(message_store::Error::PositionStreamInUse { .. })
+        ),
+        "{error:?}"
+    );
+    let applied: Vec<u64> = read_all(store.as_ref(), &model)
+        .await
+        .iter()
+        .map(|m| m.data["position"].as_u64().unwrap())
+        .collect();
+    let sources = read_all(store.as_ref(), &source).await;
+    assert_eq!(
+        applied,
+        global(&sources[..2]),
+        "only the messages before the foreign write were applied"
+    );
+}

@@ -5,16 +5,19 @@
 //!
 //! - `sharing`: instances that join and leave (four at once, a rolling
 //!   deploy, a standby, options);
+//! - `exactly_once`: handlers in units, buckets moving and a crash;
 //! - `faults`: an instance that crashes;
 //! - `stale`: an instance that pauses whole, one cut off from the store.
 //!
 //! Leases are short ([`LEASE`]), so takeovers happen within a second.
 
 mod bridge;
+mod exactly_once;
 mod faults;
 mod sharing;
 mod stale;
 
+pub use exactly_once::*;
 pub use faults::*;
 pub use sharing::*;
 pub use stale::*;
