@@ -1,5 +1,7 @@
 //! `FailingStore`: a decorator that injects backend failures (errors, lost
-//! replies, calls that never return, a pause of every call) into chosen operations, so retry and resume cases run identically on every backend.
+//! replies, calls that never return, a pause of every call) into chosen
+//! operations, units of work's commits included, so retry and resume cases
+//! run identically on every backend.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +13,8 @@ use message_store::{
     Result, StreamName, StreamRead, SubscribeOptions, Subscription, UnitOptions,
 };
 use tokio::sync::watch;
+
+mod unit;
 
 /// The operations a fault can target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +33,8 @@ pub enum Operation {
     CategoryHead,
     /// `begin` (opening a unit of work; the unit's own calls pass through).
     Begin,
+    /// A unit of work's `commit`: a failure refuses it (nothing is stored).
+    Commit,
 }
 
 /// The error a fault injects.
@@ -49,6 +55,9 @@ struct Faults {
     pending: Vec<(Operation, u32)>,
     /// How many more writes are applied and then reported as failed (a lost reply).
     lost_replies: u32,
+    /// How many more unit commits are carried out and then reported as
+    /// `CommitOutcomeUnknown`.
+    lost_commit_replies: u32,
     /// (operation, how many more calls of it never return)
     stalls: Vec<(Operation, u32)>,
 }
@@ -102,6 +111,26 @@ impl FailingStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .lost_replies += times;
+    }
+
+    /// The next `times` commits of units of work are carried out, then
+    /// reported as [`Error::CommitOutcomeUnknown`].
+    pub fn lose_next_commit_replies(&self, times: u32) {
+        self.faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .lost_commit_replies += times;
+    }
+
+    fn lose_commit_reply(&self) -> bool {
+        let mut faults = self.faults.lock().unwrap_or_else(PoisonError::into_inner);
+        if faults.lost_commit_replies > 0 {
+            faults.lost_commit_replies -= 1;
+            self.injected.fetch_add(1, Ordering::SeqCst);
+            true
+        } else {
+            false
+        }
     }
 
     fn lose_reply(&self) -> bool {
@@ -233,7 +262,11 @@ impl MessageStore for FailingStore {
 
     async fn begin(&self, options: UnitOptions) -> Result<Box<dyn OpenUnit>> {
         self.check(Operation::Begin).await?;
-        self.inner.begin(options).await
+        let inner = self.inner.begin(options).await?;
+        Ok(Box::new(unit::FailingUnit {
+            inner,
+            store: self.clone(),
+        }))
     }
 
     async fn subscribe(

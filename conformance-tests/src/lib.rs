@@ -144,6 +144,7 @@ macro_rules! __suite {
             consumer_killed_before_recording_loses_nothing,
             exactly_once_handlers_apply_each_message_once_across_kills,
             a_stale_exactly_once_consumer_commits_nothing,
+            exactly_once_consumer_resolves_failed_and_lost_commits,
             failing_handler_is_retried_and_order_is_kept,
             panicking_handler_is_retried_not_fatal,
             poison_message_is_parked_and_can_be_replayed,

@@ -256,3 +256,53 @@ pub async fn a_stale_exactly_once_consumer_commits_nothing(store: Arc<dyn Messag
         "only the messages before the foreign write were applied"
     );
 }
+
+/// An exactly-once consumer meets refused units (at `begin`), refused
+/// commits (nothing stored) and commits whose reply is lost (stored): it
+/// handles the refused ones again, finds the lost-reply ones landed by
+/// reading its position stream back, keeps running, and applies each
+/// message once.
+pub async fn exactly_once_consumer_resolves_failed_and_lost_commits(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    for id in 0..5 {
+        store
+            .write(
+                &stream(&category, &id.to_string()),
+                batch(0, 10),
+                ExpectedVersion::Any,
+            )
+            .await
+            .unwrap();
+    }
+    let failing = crate::faults::FailingStore::new(store.clone());
+    failing.fail_next(crate::faults::Operation::Begin, 2);
+    failing.fail_next(crate::faults::Operation::Commit, 3);
+    failing.lose_next_commit_replies(3);
+    let model = unique_stream("model");
+    let consumer = {
+        let model = model.clone();
+        Consumer::new(category.clone())
+            .with_options(alone("faulty"))
+            .on_any_in_unit(move |message: Message, unit: &mut dyn UnitOfWork| {
+                let model = model.clone();
+                Box::pin(async move {
+                    unit.write(&model, vec![counted(&message)], ExpectedVersion::Any)
+                        .await?;
+                    HandlerResult::Ok(())
+                })
+            })
+    };
+    let handle = consumer.start(failing.clone()).await.unwrap();
+    handle.caught_up().await.unwrap();
+    let health = handle.shutdown().await.unwrap();
+    assert_eq!(failing.injected(), 8, "every armed fault was met");
+    assert_eq!(health.handled, 50);
+    let applied: Vec<u64> = read_all(store.as_ref(), &model)
+        .await
+        .iter()
+        .map(|m| m.data["position"].as_u64().unwrap())
+        .collect();
+    let distinct: BTreeSet<u64> = applied.iter().copied().collect();
+    assert_eq!(distinct.len(), 50);
+    assert_eq!(applied.len(), 50, "a message was applied twice");
+}
