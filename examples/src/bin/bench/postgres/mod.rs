@@ -1,11 +1,12 @@
 //! The PostgreSQL figures, each next to its ceiling (pgbench on the same
 //! database) or its genuine Message DB reference, measured back to back:
-//! the databases here, the workloads in `writes`, `reads`, `consumers` and
-//! `fleet`.
+//! the databases here, the workloads in `writes`, `reads`, `consumers`,
+//! `fleet` and `units`.
 
 mod consumers;
 mod fleet;
 mod reads;
+mod units;
 mod writes;
 
 use message_store::{Category, StreamName};
@@ -181,6 +182,9 @@ pub async fn run(
     }
     if wanted("fleet") {
         figures.extend(fleet::run(&ours, runs).await);
+    }
+    if wanted("units") {
+        figures.extend(units::run(&ours, runs).await);
     }
     figures
 }
