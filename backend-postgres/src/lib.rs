@@ -129,7 +129,9 @@ impl PostgresStore {
     /// committed or rolled back with the caller's own changes (pass
     /// `&mut *tx` for a `sqlx::Transaction`). Refused with
     /// [`PostgresError::NotInTransaction`] for a connection with no
-    /// transaction begun through sqlx. See [`Within`].
+    /// transaction begun through sqlx. Statements are prepared as the
+    /// store's own are: named, unless the store was opened behind a
+    /// pooler, so give a connection of the same kind. See [`Within`].
     ///
     /// ```no_run
     /// use message_store::{ExpectedVersion, NewMessage, StreamName, UnitOfWork};

@@ -125,8 +125,13 @@
 //!   time from their position write to their commit: one round trip plus
 //!   the commit. The position is written last to keep that short; the
 //!   handlers' own writes happen before it, under their own categories'
-//!   locks. Expect a ceiling of a few thousand messages a second per
-//!   category across all of its exactly-once consumers.
+//!   locks.
+//! - **Cost.** Each message is a transaction of its own: on PostgreSQL
+//!   `BEGIN`, the handlers' statements, the position write and `COMMIT`,
+//!   with a commit flush per message. The benchmark (`bench --only units`)
+//!   measured one exactly-once consumer with one write per message at
+//!   880 msg/s, 0.50x the same handler at least once (1749 msg/s, its
+//!   position recorded every 100 messages).
 //! - **Stale writers.** The position record expects the position
 //!   stream's version. If another writer moved it on (a second consumer
 //!   under the same id, or a fleet instance that took the bucket over),
