@@ -38,6 +38,19 @@ pub(crate) fn position_from_bigint(
     })
 }
 
+/// The position of the last message a write stored, from the positions
+/// its statement returned.
+pub(crate) fn last_written(positions: Vec<i64>) -> Result<u64, crate::error::PostgresError> {
+    let last = positions
+        .into_iter()
+        .max()
+        .ok_or_else(|| crate::error::PostgresError::Decode {
+            column: "write_message",
+            problem: "the write returned no position".to_owned(),
+        })?;
+    position_from_bigint(last, "write_message")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

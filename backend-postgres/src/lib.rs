@@ -257,14 +257,7 @@ impl MessageStore for PostgresStore {
         })
         .await
         .map_err(|e| map_error(e, Some(&context(&sent))))?;
-        let last = positions
-            .into_iter()
-            .max()
-            .ok_or_else(|| PostgresError::Decode {
-                column: "write_message",
-                problem: "the write returned no position".to_owned(),
-            })?;
-        Ok(convert::position_from_bigint(last, "write_message")?)
+        Ok(convert::last_written(positions)?)
     }
 
     async fn read_stream(&self, stream: &StreamName, options: StreamRead) -> Result<Vec<Message>> {

@@ -45,7 +45,7 @@ impl Runner {
     /// Handles one message exactly once (see the module docs). `Ok(false)`:
     /// shutdown was asked for before it was handled.
     pub(crate) async fn handle_in_unit(&mut self, message: &Message) -> Result<bool> {
-        let mut backend_failures = 0;
+        let mut failures = 0;
         loop {
             let recorded = match self.run_handlers(message).await {
                 Handled::Cancelled => return Ok(false),
@@ -77,11 +77,8 @@ impl Runner {
                     return Err(error.into())
                 }
                 Err(error) => {
-                    backend_failures += 1;
-                    self.update(|h| {
-                        h.last_error = Some(format!("recording the position failed: {error}"))
-                    });
-                    if !pause(&self.token, self.backend_delay(backend_failures)).await {
+                    let recording = "recording the position";
+                    if !self.backend_failed(&mut failures, recording, &error).await {
                         return Ok(false);
                     }
                 }
@@ -98,11 +95,11 @@ impl Runner {
             let mut unit = match self.store.begin(UnitOptions::new()).await {
                 Ok(unit) => unit,
                 Err(error) => {
-                    begin_failures += 1;
-                    self.update(|h| {
-                        h.last_error = Some(format!("beginning a unit failed: {error}"))
-                    });
-                    if !pause(&self.token, self.backend_delay(begin_failures)).await {
+                    let beginning = "beginning a unit";
+                    if !self
+                        .backend_failed(&mut begin_failures, beginning, &error)
+                        .await
+                    {
                         return Handled::Cancelled;
                     }
                     continue;
@@ -160,9 +157,7 @@ impl Runner {
                         Ok(true) => return Ok(()),
                         Ok(false) => return Err(lost),
                         Err(error) => {
-                            failures += 1;
-                            self.update(|h| h.last_error = Some(error.to_string()));
-                            if !pause(&self.token, self.backend_delay(failures)).await {
+                            if !self.backend_failed(&mut failures, "", &error).await {
                                 return Err(lost);
                             }
                         }
@@ -223,9 +218,7 @@ impl Runner {
                     return Err(error.into())
                 }
                 Err(error) => {
-                    failures += 1;
-                    self.update(|h| h.last_error = Some(format!("parking failed: {error}")));
-                    if !pause(&self.token, self.backend_delay(failures)).await {
+                    if !self.backend_failed(&mut failures, "parking", &error).await {
                         return Ok(false);
                     }
                 }

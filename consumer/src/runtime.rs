@@ -50,6 +50,26 @@ impl Runner {
             .send_modify(|changes| *changes = changes.wrapping_add(1));
     }
 
+    /// Counts a backend failure and shows it in the health (`what`
+    /// failed); the returned future waits the backend delay and is false
+    /// when shutdown was asked for meanwhile.
+    pub(crate) fn backend_failed(
+        &self,
+        failures: &mut u32,
+        what: &str,
+        error: &dyn std::fmt::Display,
+    ) -> impl std::future::Future<Output = bool> + Send + 'static {
+        *failures += 1;
+        let text = if what.is_empty() {
+            error.to_string()
+        } else {
+            format!("{what} failed: {error}")
+        };
+        self.update(|h| h.last_error = Some(text));
+        let (token, delay) = (self.token.clone(), self.backend_delay(*failures));
+        async move { pause(&token, delay).await }
+    }
+
     pub(crate) fn backend_delay(&self, failures: u32) -> Duration {
         let doublings = failures.saturating_sub(1).min(20);
         Duration::from_millis(50)
@@ -130,9 +150,7 @@ impl Runner {
                     batch
                 }
                 Err(error) => {
-                    read_failures += 1;
-                    self.update(|h| h.last_error = Some(error.to_string()));
-                    if !pause(&self.token, self.backend_delay(read_failures)).await {
+                    if !self.backend_failed(&mut read_failures, "", &error).await {
                         return Ok(());
                     }
                     continue;
@@ -257,9 +275,7 @@ impl Runner {
             match parked::park(self.store.as_ref(), &stream, copy.clone()).await {
                 Ok(()) => return Ok(true),
                 Err(error) => {
-                    failures += 1;
-                    self.update(|h| h.last_error = Some(format!("parking failed: {error}")));
-                    if !pause(&self.token, self.backend_delay(failures)).await {
+                    if !self.backend_failed(&mut failures, "parking", &error).await {
                         return Ok(false);
                     }
                 }
@@ -281,11 +297,8 @@ impl Runner {
                     return Err(error.into())
                 }
                 Err(error) => {
-                    failures += 1;
-                    self.update(|h| {
-                        h.last_error = Some(format!("recording the position failed: {error}"))
-                    });
-                    if !pause(&self.token, self.backend_delay(failures)).await {
+                    let recording = "recording the position";
+                    if !self.backend_failed(&mut failures, recording, &error).await {
                         // Shutting down: the closing commit tries again.
                         return Ok(());
                     }

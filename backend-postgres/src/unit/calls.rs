@@ -38,14 +38,7 @@ macro_rules! unit_calls {
                         statements::write(conn, persistent, stream, &batch, expected)
                     }
                 );
-                let last = positions
-                    .into_iter()
-                    .max()
-                    .ok_or_else(|| PostgresError::Decode {
-                        column: "write_message",
-                        problem: "the write returned no position".to_owned(),
-                    })?;
-                Ok(convert::position_from_bigint(last, "write_message")?)
+                Ok(convert::last_written(positions)?)
             }
 
             async fn read_stream(

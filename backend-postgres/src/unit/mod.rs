@@ -30,7 +30,7 @@ use sqlx::TransactionManager;
 use crate::error::unit_error;
 use crate::retry::{is_lost_reply, read_with_retry};
 use crate::warm::Lease;
-use crate::{convert, rows, statements, PostgresError, PostgresStore};
+use crate::{convert, rows, statements, PostgresStore};
 
 pub use within::Within;
 
