@@ -31,7 +31,7 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
-use message_store::backend::{self, validate_write};
+use message_store::backend::{self, trace, validate_write};
 use message_store::{
     Category, CategoryRead, ConflictReason, Error, ExpectedVersion, Message, MessageStore,
     NewMessage, OpenUnit, Result, StreamName, StreamRead, SubscribeOptions, Subscription,
@@ -42,6 +42,9 @@ use tokio::sync::watch;
 use state::{State, Step};
 use unit::MemoryUnit;
 use units::UnitId;
+
+/// The `message_store.backend` of this backend's spans.
+const BACKEND: &str = "memory";
 
 /// An in-process message store. Cloning is cheap and shares the same
 /// messages; every clone sees every write.
@@ -206,28 +209,36 @@ impl MessageStore for MemoryStore {
         messages: Vec<NewMessage>,
         expected: ExpectedVersion,
     ) -> Result<u64> {
-        validate_write(stream, &messages)?;
-        let mut messages = messages;
-        jsonb::as_stored(&mut messages);
-        let written = self
-            .inner
-            .until_done(None, |state| {
-                state.append(stream, &mut messages, expected, None)
-            })
-            .await?;
-        self.inner
-            .written
-            .send_replace(written.last_global_position);
-        Ok(written.last_position)
+        let span = trace::write(BACKEND, stream.as_str(), &messages);
+        trace::call(span, trace::uncounted, async move {
+            validate_write(stream, &messages)?;
+            let mut messages = messages;
+            jsonb::as_stored(&mut messages);
+            let written = self
+                .inner
+                .until_done(None, |state| {
+                    state.append(stream, &mut messages, expected, None)
+                })
+                .await?;
+            self.inner
+                .written
+                .send_replace(written.last_global_position);
+            Ok(written.last_position)
+        })
+        .await
     }
 
     async fn read_stream(&self, stream: &StreamName, options: StreamRead) -> Result<Vec<Message>> {
-        if stream.is_category() {
-            return Err(Error::NotAStream {
-                name: stream.as_str().to_owned(),
-            });
-        }
-        Ok(self.read_state(|state| state.read_stream(stream, &options, None)))
+        let span = trace::read(BACKEND, "read_stream", stream.as_str());
+        trace::call(span, trace::counted, async {
+            if stream.is_category() {
+                return Err(Error::NotAStream {
+                    name: stream.as_str().to_owned(),
+                });
+            }
+            Ok(self.read_state(|state| state.read_stream(stream, &options, None)))
+        })
+        .await
     }
 
     async fn read_category(
@@ -235,8 +246,12 @@ impl MessageStore for MemoryStore {
         category: &Category,
         options: CategoryRead,
     ) -> Result<Vec<Message>> {
-        options.validate()?;
-        Ok(self.read_state(|state| state.read_category(category, &options, None)))
+        let span = trace::read(BACKEND, "read_category", category.as_str());
+        trace::call(span, trace::counted, async {
+            options.validate()?;
+            Ok(self.read_state(|state| state.read_category(category, &options, None)))
+        })
+        .await
     }
 
     async fn read_last_message(
@@ -244,18 +259,32 @@ impl MessageStore for MemoryStore {
         stream: &StreamName,
         message_type: Option<&str>,
     ) -> Result<Option<Message>> {
-        Ok(self.read_state(|state| state.last_message(stream, message_type, None)))
+        let span = trace::read(BACKEND, "read_last_message", stream.as_str());
+        trace::call(span, trace::present, async {
+            Ok(self.read_state(|state| state.last_message(stream, message_type, None)))
+        })
+        .await
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>> {
-        Ok(self.read_state(|state| state.stream_version(stream.as_str(), None)))
+        let span = trace::read(BACKEND, "stream_version", stream.as_str());
+        trace::call(span, trace::uncounted, async {
+            Ok(self.read_state(|state| state.stream_version(stream.as_str(), None)))
+        })
+        .await
     }
 
     async fn category_head(&self, category: &Category) -> Result<Option<u64>> {
-        Ok(self.read_state(|state| state.category_head(category)))
+        let span = trace::read(BACKEND, "category_head", category.as_str());
+        trace::call(span, trace::uncounted, async {
+            Ok(self.read_state(|state| state.category_head(category)))
+        })
+        .await
     }
 
     async fn begin(&self, options: UnitOptions) -> Result<Box<dyn OpenUnit>> {
+        let span = trace::unit(BACKEND, "begin");
+        let _entered = span.enter();
         Ok(Box::new(MemoryUnit::open(self.clone(), &options)))
     }
 

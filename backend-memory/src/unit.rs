@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use message_store::backend::validate_write;
+use message_store::backend::{trace, validate_write};
 use message_store::{
     Category, CategoryRead, Error, ExpectedVersion, Message, NewMessage, OpenUnit, Result,
     StreamName, StreamRead, UnitOfWork, UnitOptions, UnitState,
@@ -66,25 +66,29 @@ impl UnitOfWork for MemoryUnit {
         expected: ExpectedVersion,
     ) -> Result<u64> {
         self.check_open()?;
-        validate_write(stream, &messages)?;
-        let mut messages = messages;
-        jsonb::as_stored(&mut messages);
-        let id = self.id;
-        let written = self
-            .store
-            .inner
-            .until_done(Some((id, self.lock_timeout)), |state| {
-                state.append(stream, &mut messages, expected, Some(id))
-            })
-            .await;
-        match written {
-            Ok(written) => Ok(written.last_position),
-            Err(error) => {
-                // As PostgreSQL aborts a transaction at its first error.
-                self.end(UnitState::Aborted);
-                Err(error)
+        let span = trace::write(crate::BACKEND, stream.as_str(), &messages);
+        trace::call(span, trace::uncounted, async move {
+            validate_write(stream, &messages)?;
+            let mut messages = messages;
+            jsonb::as_stored(&mut messages);
+            let id = self.id;
+            let written = self
+                .store
+                .inner
+                .until_done(Some((id, self.lock_timeout)), |state| {
+                    state.append(stream, &mut messages, expected, Some(id))
+                })
+                .await;
+            match written {
+                Ok(written) => Ok(written.last_position),
+                Err(error) => {
+                    // As PostgreSQL aborts a transaction at its first error.
+                    self.end(UnitState::Aborted);
+                    Err(error)
+                }
             }
-        }
+        })
+        .await
     }
 
     async fn read_stream(
@@ -144,9 +148,13 @@ impl UnitOfWork for MemoryUnit {
 #[async_trait]
 impl OpenUnit for MemoryUnit {
     async fn commit(&mut self) -> Result<()> {
-        self.check_open()?;
-        self.end(UnitState::Committed);
-        Ok(())
+        let span = trace::unit(crate::BACKEND, "commit");
+        trace::call(span, trace::uncounted, async {
+            self.check_open()?;
+            self.end(UnitState::Committed);
+            Ok(())
+        })
+        .await
     }
 
     async fn rollback(&mut self) -> Result<()> {

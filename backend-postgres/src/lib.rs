@@ -41,7 +41,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use message_store::backend::paging::{self, RawPage};
-use message_store::backend::{self, validate_write};
+use message_store::backend::{self, trace, validate_write};
 use message_store::{
     Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, OpenUnit,
     Result, StreamName, StreamRead, SubscribeOptions, Subscription, UnitOfWork, UnitOptions,
@@ -62,6 +62,9 @@ use notify::Notifier;
 use pooler::leased;
 use retry::{read_with_retry, write_with_retry, Sent};
 use warm::Warm;
+
+/// The `message_store.backend` of this backend's spans.
+const BACKEND: &str = "postgres";
 
 /// The Message DB versions this backend serves: 1.3 and later 1.x.
 pub const SUPPORTED_VERSIONS: &str = "Message DB 1.3.0 or a later 1.x";
@@ -160,18 +163,22 @@ impl PostgresStore {
 impl PostgresStore {
     /// The rows of one stream read, not decoded.
     async fn stream_rows(&self, stream: &StreamName, options: &StreamRead) -> Result<Vec<PgRow>> {
-        if stream.is_category() {
-            return Err(Error::NotAStream {
-                name: stream.as_str().to_owned(),
-            });
-        }
-        read_with_retry(self.attempts(), || {
-            leased!(self, |conn, persistent| statements::read_stream(
-                conn, persistent, stream, options
-            ))
+        let span = trace::read(BACKEND, "read_stream", stream.as_str());
+        trace::call(span, trace::counted, async {
+            if stream.is_category() {
+                return Err(Error::NotAStream {
+                    name: stream.as_str().to_owned(),
+                });
+            }
+            read_with_retry(self.attempts(), || {
+                leased!(self, |conn, persistent| statements::read_stream(
+                    conn, persistent, stream, options
+                ))
+            })
+            .await
+            .map_err(|e| map_error(e, None))
         })
         .await
-        .map_err(|e| map_error(e, None))
     }
 
     /// The rows of one category read, not decoded.
@@ -180,14 +187,18 @@ impl PostgresStore {
         category: &Category,
         options: &CategoryRead,
     ) -> Result<Vec<PgRow>> {
-        options.validate()?;
-        read_with_retry(self.attempts(), || {
-            leased!(self, |conn, persistent| statements::read_category(
-                conn, persistent, category, options
-            ))
+        let span = trace::read(BACKEND, "read_category", category.as_str());
+        trace::call(span, trace::counted, async {
+            options.validate()?;
+            read_with_retry(self.attempts(), || {
+                leased!(self, |conn, persistent| statements::read_category(
+                    conn, persistent, category, options
+                ))
+            })
+            .await
+            .map_err(|e| map_error(e, None))
         })
         .await
-        .map_err(|e| map_error(e, None))
     }
 }
 
@@ -242,22 +253,26 @@ impl MessageStore for PostgresStore {
         messages: Vec<NewMessage>,
         expected: ExpectedVersion,
     ) -> Result<u64> {
-        validate_write(stream, &messages)?;
-        let sent = Sent::default();
-        let context = |sent: &Sent| WriteContext {
-            stream: stream.as_str(),
-            expected,
-            sent: sent.get(),
-        };
-        let batch = statements::Batch::new(messages);
-        let positions = write_with_retry(self.attempts(), || {
-            leased!(self, sent = sent, |conn, persistent| statements::write(
-                conn, persistent, stream, &batch, expected
-            ))
+        let span = trace::write(BACKEND, stream.as_str(), &messages);
+        trace::call(span, trace::uncounted, async move {
+            validate_write(stream, &messages)?;
+            let sent = Sent::default();
+            let context = |sent: &Sent| WriteContext {
+                stream: stream.as_str(),
+                expected,
+                sent: sent.get(),
+            };
+            let batch = statements::Batch::new(messages);
+            let positions = write_with_retry(self.attempts(), || {
+                leased!(self, sent = sent, |conn, persistent| statements::write(
+                    conn, persistent, stream, &batch, expected
+                ))
+            })
+            .await
+            .map_err(|e| map_error(e, Some(&context(&sent))))?;
+            Ok(convert::last_written(positions)?)
         })
         .await
-        .map_err(|e| map_error(e, Some(&context(&sent))))?;
-        Ok(convert::last_written(positions)?)
     }
 
     async fn read_stream(&self, stream: &StreamName, options: StreamRead) -> Result<Vec<Message>> {
@@ -279,45 +294,62 @@ impl MessageStore for PostgresStore {
         stream: &StreamName,
         message_type: Option<&str>,
     ) -> Result<Option<Message>> {
-        let row = read_with_retry(self.attempts(), || {
-            leased!(self, |conn, persistent| statements::read_last(
-                conn,
-                persistent,
-                stream,
-                message_type
-            ))
+        let span = trace::read(BACKEND, "read_last_message", stream.as_str());
+        trace::call(span, trace::present, async {
+            let row = read_with_retry(self.attempts(), || {
+                leased!(self, |conn, persistent| statements::read_last(
+                    conn,
+                    persistent,
+                    stream,
+                    message_type
+                ))
+            })
+            .await
+            .map_err(|e| map_error(e, None))?;
+            Ok(row.as_ref().map(rows::decode).transpose()?)
         })
         .await
-        .map_err(|e| map_error(e, None))?;
-        Ok(row.as_ref().map(rows::decode).transpose()?)
     }
 
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>> {
-        let version = read_with_retry(self.attempts(), || {
-            leased!(self, |conn, persistent| statements::stream_version(
-                conn, persistent, stream
-            ))
+        let span = trace::read(BACKEND, "stream_version", stream.as_str());
+        trace::call(span, trace::uncounted, async {
+            let version = read_with_retry(self.attempts(), || {
+                leased!(self, |conn, persistent| statements::stream_version(
+                    conn, persistent, stream
+                ))
+            })
+            .await
+            .map_err(|e| map_error(e, None))?;
+            Ok(version.and_then(convert::version_from_bigint))
         })
         .await
-        .map_err(|e| map_error(e, None))?;
-        Ok(version.and_then(convert::version_from_bigint))
     }
 
     async fn category_head(&self, category: &Category) -> Result<Option<u64>> {
-        let head = read_with_retry(self.attempts(), || {
-            leased!(self, |conn, persistent| statements::category_head(
-                conn, persistent, category
-            ))
+        let span = trace::read(BACKEND, "category_head", category.as_str());
+        trace::call(span, trace::uncounted, async {
+            let head = read_with_retry(self.attempts(), || {
+                leased!(self, |conn, persistent| statements::category_head(
+                    conn, persistent, category
+                ))
+            })
+            .await
+            .map_err(|e| map_error(e, None))?;
+            Ok(head
+                .map(|gp| convert::position_from_bigint(gp, "global_position"))
+                .transpose()?)
         })
         .await
-        .map_err(|e| map_error(e, None))?;
-        Ok(head
-            .map(|gp| convert::position_from_bigint(gp, "global_position"))
-            .transpose()?)
     }
 
     async fn begin(&self, options: UnitOptions) -> Result<Box<dyn OpenUnit>> {
-        Ok(Box::new(unit::PgUnit::begin(self, &options).await?))
+        let span = trace::unit(BACKEND, "begin");
+        trace::call(span, trace::uncounted, async {
+            let unit: Box<dyn OpenUnit> = Box::new(unit::PgUnit::begin(self, &options).await?);
+            Ok(unit)
+        })
+        .await
     }
 
     async fn subscribe(

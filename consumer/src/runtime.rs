@@ -4,9 +4,11 @@
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use message_store::backend::trace;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::handle::ConsumerHealth;
@@ -182,10 +184,33 @@ impl Runner {
     /// was asked for before it was handled. While it runs the message is
     /// `in_flight` (and stays so if this is dropped at the deadline).
     async fn handle(&mut self, message: &Message) -> Result<bool> {
+        let before = self.attempt_counts();
         self.update(|h| h.in_flight = Some(message.global_position));
-        let handled = self.handle_in_flight(message).await;
+        let span = trace::process(self.options.subscription.consumer_id(), message);
+        let handled = self
+            .handle_in_flight(message)
+            .instrument(span.clone())
+            .await;
         self.update(|h| h.in_flight = None);
+        let after = self.attempt_counts();
+        let failed = after.0 - before.0;
+        // A parked message's attempts all failed; a handled one's last did not.
+        let succeeded = u64::from(after.1 == before.1);
+        match &handled {
+            Ok(true) => span.record("message_store.attempts", failed + succeeded),
+            Ok(false) => span.record("message_store.attempts", failed),
+            Err(error) => {
+                span.record("error.type", tracing::field::debug(error.kind()));
+                span.record("otel.status_code", "ERROR")
+            }
+        };
         handled
+    }
+
+    /// The failed attempts and parked messages so far.
+    fn attempt_counts(&self) -> (u64, u64) {
+        let health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        (health.failed_attempts, health.parked)
     }
 
     /// True when the position recorded is `global_position`'s.

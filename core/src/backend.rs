@@ -5,6 +5,7 @@
 //! - [`validate_write`]: the checks every `write` runs first.
 //! - [`paging`]: the paged streams behind `stream_messages` and
 //!   `category_messages`.
+//! - [`trace`]: the spans every backend opens for its calls.
 //! - [`subscribe`]: what every backend's `MessageStore::subscribe` is, a
 //!   [`StoreSubscription`] over the store woken by its `wake_ups`, with
 //!   Eventide's position records ([`read_committed_position`],
@@ -19,6 +20,7 @@ use crate::subscription::SubscribeOptions;
 
 pub use crate::message::validate_write;
 pub mod paging;
+pub mod trace;
 pub use crate::subscription::{
     position_record, read_committed_position, CommittedPosition, StoreSubscription,
     POSITION_RECORDED, POSITION_UPDATED_LEGACY,

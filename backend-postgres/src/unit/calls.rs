@@ -29,16 +29,21 @@ macro_rules! unit_calls {
                 expected: ExpectedVersion,
             ) -> Result<u64> {
                 self.connection()?;
-                validate_write(stream, &messages)?;
-                let batch = statements::Batch::new(messages);
-                let positions = $crate::unit::calls::on_unit!(
-                    self,
-                    Some((stream.as_str(), expected)),
-                    |conn, persistent| {
-                        statements::write(conn, persistent, stream, &batch, expected)
-                    }
-                );
-                Ok(convert::last_written(positions)?)
+                use message_store::backend::trace;
+                let span = trace::write($crate::BACKEND, stream.as_str(), &messages);
+                trace::call(span, trace::uncounted, async move {
+                    validate_write(stream, &messages)?;
+                    let batch = statements::Batch::new(messages);
+                    let positions = $crate::unit::calls::on_unit!(
+                        self,
+                        Some((stream.as_str(), expected)),
+                        |conn, persistent| {
+                            statements::write(conn, persistent, stream, &batch, expected)
+                        }
+                    );
+                    Ok(convert::last_written(positions)?)
+                })
+                .await
             }
 
             async fn read_stream(

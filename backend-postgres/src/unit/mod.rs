@@ -19,7 +19,7 @@ mod within;
 use std::fmt;
 
 use async_trait::async_trait;
-use message_store::backend::validate_write;
+use message_store::backend::{trace, validate_write};
 use message_store::{
     Category, CategoryRead, Error, ExpectedVersion, Message, NewMessage, OpenUnit, Result,
     StreamName, StreamRead, UnitOfWork, UnitOptions, UnitState,
@@ -89,27 +89,9 @@ impl PgUnit {
         }
     }
 
-    /// Aborts the unit after `error`: rolls the transaction back now, and
-    /// keeps the connection for the store's next call when that worked.
-    async fn abort(&mut self, error: sqlx::Error, write: Option<(&str, ExpectedVersion)>) -> Error {
-        self.state = UnitState::Aborted;
-        if let Some(mut lease) = self.lease.take() {
-            let usable = !crate::retry::is_connection_error(&error);
-            if usable && PgTransactionManager::rollback(&mut lease).await.is_ok() {
-                lease.done(&Ok::<(), sqlx::Error>(()));
-            } else {
-                lease.discard();
-            }
-        }
-        unit_error(error, write)
-    }
-}
-
-calls::unit_calls!(PgUnit);
-
-#[async_trait]
-impl OpenUnit for PgUnit {
-    async fn commit(&mut self) -> Result<()> {
+    /// Commits: the unit's connection goes back to the store's warm set,
+    /// or is closed when the commit failed.
+    async fn commit_now(&mut self) -> Result<()> {
         self.connection()?;
         let mut lease = self
             .lease
@@ -135,6 +117,31 @@ impl OpenUnit for PgUnit {
                 }
             }
         }
+    }
+
+    /// Aborts the unit after `error`: rolls the transaction back now, and
+    /// keeps the connection for the store's next call when that worked.
+    async fn abort(&mut self, error: sqlx::Error, write: Option<(&str, ExpectedVersion)>) -> Error {
+        self.state = UnitState::Aborted;
+        if let Some(mut lease) = self.lease.take() {
+            let usable = !crate::retry::is_connection_error(&error);
+            if usable && PgTransactionManager::rollback(&mut lease).await.is_ok() {
+                lease.done(&Ok::<(), sqlx::Error>(()));
+            } else {
+                lease.discard();
+            }
+        }
+        unit_error(error, write)
+    }
+}
+
+calls::unit_calls!(PgUnit);
+
+#[async_trait]
+impl OpenUnit for PgUnit {
+    async fn commit(&mut self) -> Result<()> {
+        let span = trace::unit(crate::BACKEND, "commit");
+        trace::call(span, trace::uncounted, self.commit_now()).await
     }
 
     async fn rollback(&mut self) -> Result<()> {

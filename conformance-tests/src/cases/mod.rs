@@ -12,6 +12,7 @@ mod lag;
 mod limits;
 mod read;
 mod subscription;
+mod traced;
 mod unit;
 mod write;
 
@@ -25,5 +26,6 @@ pub use lag::*;
 pub use limits::*;
 pub use read::*;
 pub use subscription::*;
+pub use traced::*;
 pub use unit::*;
 pub use write::*;
