@@ -50,7 +50,7 @@ pub fn write(backend: &'static str, stream: &str, messages: &[NewMessage]) -> Sp
         message_store.causation_message_position = Empty,
         error.type = Empty,
     );
-    if let Some(first) = messages.first() {
+    if let Some(first) = messages.first().filter(|_| !span.is_disabled()) {
         record_metadata(&span, &first.metadata);
     }
     span
@@ -113,7 +113,9 @@ pub fn process(consumer: Option<&str>, message: &crate::Message) -> Span {
         message_store.causation_message_position = Empty,
         error.type = Empty,
     );
-    record_metadata(&span, &message.metadata);
+    if !span.is_disabled() {
+        record_metadata(&span, &message.metadata);
+    }
     span
 }
 
@@ -149,6 +151,10 @@ pub async fn call<T>(
     count: impl FnOnce(&T) -> Option<usize>,
     call: impl Future<Output = Result<T>>,
 ) -> Result<T> {
+    if span.is_disabled() {
+        // No subscriber wants it: not even the cost of entering it per poll.
+        return call.await;
+    }
     let result = call.instrument(span.clone()).await;
     match &result {
         Ok(value) => {
