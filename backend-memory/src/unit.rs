@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use message_store::backend::{trace, validate_write};
+use message_store::backend::{meter, trace, validate_write};
 use message_store::{
     Category, CategoryRead, Error, ExpectedVersion, Message, NewMessage, OpenUnit, Result,
     StreamName, StreamRead, UnitOfWork, UnitOptions, UnitState,
@@ -22,6 +22,8 @@ pub(crate) struct MemoryUnit {
     id: UnitId,
     state: UnitState,
     lock_timeout: Option<Duration>,
+    /// Messages written per category, reported as sent at the commit.
+    sent: Vec<(String, usize)>,
 }
 
 impl MemoryUnit {
@@ -32,6 +34,7 @@ impl MemoryUnit {
             id,
             state: UnitState::Open,
             lock_timeout: options.lock_timeout(),
+            sent: Vec::new(),
         }
     }
 
@@ -66,8 +69,9 @@ impl UnitOfWork for MemoryUnit {
         expected: ExpectedVersion,
     ) -> Result<u64> {
         self.check_open()?;
-        let span = trace::write(crate::BACKEND, stream.as_str(), &messages);
-        trace::call(span, trace::uncounted, async move {
+        let call = trace::unit_write(crate::BACKEND, stream.as_str(), &messages);
+        let count = messages.len();
+        trace::call(call, trace::uncounted, async move {
             validate_write(stream, &messages)?;
             let mut messages = messages;
             jsonb::as_stored(&mut messages);
@@ -80,7 +84,11 @@ impl UnitOfWork for MemoryUnit {
                 })
                 .await;
             match written {
-                Ok(written) => Ok(written.last_position),
+                Ok(written) => {
+                    let category = message_store::stream_name::category_of(stream.as_str());
+                    self.sent.push((category.to_owned(), count));
+                    Ok(written.last_position)
+                }
                 Err(error) => {
                     // As PostgreSQL aborts a transaction at its first error.
                     self.end(UnitState::Aborted);
@@ -152,6 +160,9 @@ impl OpenUnit for MemoryUnit {
         trace::call(span, trace::uncounted, async {
             self.check_open()?;
             self.end(UnitState::Committed);
+            for (category, count) in self.sent.drain(..) {
+                meter::sent(crate::BACKEND, &category, count);
+            }
             Ok(())
         })
         .await

@@ -228,6 +228,7 @@ async fn receive(notifier: &Weak<Notifier>, listener: &mut PgListener) -> Option
             },
             Ok(None) => {
                 tracing::info!("message store listener reconnected");
+                message_store::backend::meter::listener_reconnected(crate::BACKEND);
                 strong.record(|h| {
                     h.connected = true;
                     h.connections += 1;

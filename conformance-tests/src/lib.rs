@@ -14,6 +14,7 @@
 
 pub mod cases;
 pub mod faults;
+pub mod meters;
 pub mod model;
 pub mod property;
 pub mod spans;
@@ -143,6 +144,7 @@ macro_rules! __suite {
         $crate::__stamp_owned_cases!($factory, $get;
             a_decorated_store_passes_wake_ups_on,
             store_calls_and_handled_messages_are_traced,
+            store_calls_and_handled_messages_are_metered,
             consumer_killed_before_recording_loses_nothing,
             exactly_once_handlers_apply_each_message_once_across_kills,
             a_stale_exactly_once_consumer_commits_nothing,

@@ -181,6 +181,7 @@ pub use parked::{is_replay, parked_messages, ParkedFrom, ParkedMessage, PARKED_F
 pub use error::{Error, ErrorKind, Result};
 pub use group::group_member_id;
 use handlers::Handlers;
+use message_store::backend::meter::ConsumerMeters;
 use message_store::Category;
 use message_store::MessageStore;
 use message_store::{Message, TypedMessage, UnitOfWork};
@@ -331,6 +332,10 @@ impl Consumer {
         let token = CancellationToken::new();
         let read = self.options.subscription.clone();
         let (progress, watching) = tokio::sync::watch::channel(0);
+        let meters = ConsumerMeters::new(
+            self.options.subscription.consumer_id(),
+            self.category.as_str(),
+        );
         let task = runtime::spawn(runtime::Runner {
             store: store.clone(),
             category: self.category.clone(),
@@ -342,6 +347,7 @@ impl Consumer {
             progress,
             claim: Some(claim.clone()),
             lease: None,
+            meters,
         });
         Ok(ConsumerHandle {
             token,

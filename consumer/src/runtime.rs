@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use message_store::backend::meter::ConsumerMeters;
 use message_store::backend::trace;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -35,6 +36,8 @@ pub(crate) struct Runner {
     pub(crate) claim: Option<crate::live::Claim>,
     /// The fleet bucket this loop runs, for the handlers' `current_lease`.
     pub(crate) lease: Option<crate::fleet::Lease>,
+    /// The consumer's metrics.
+    pub(crate) meters: ConsumerMeters,
 }
 
 /// Sleeps unless cancelled first; false when cancelled.
@@ -185,6 +188,7 @@ impl Runner {
     /// `in_flight` (and stays so if this is dropped at the deadline).
     async fn handle(&mut self, message: &Message) -> Result<bool> {
         let before = self.attempt_counts();
+        let started = std::time::Instant::now();
         self.update(|h| h.in_flight = Some(message.global_position));
         let span = trace::process(self.options.subscription.consumer_id(), message);
         let handled = self
@@ -196,6 +200,10 @@ impl Runner {
         let failed = after.0 - before.0;
         // A parked message's attempts all failed; a handled one's last did not.
         let succeeded = u64::from(after.1 == before.1);
+        if let Ok(true) = handled {
+            self.meters
+                .handled(started.elapsed(), failed, succeeded == 0);
+        }
         match &handled {
             Ok(true) => span.record("message_store.attempts", failed + succeeded),
             Ok(false) => span.record("message_store.attempts", failed),

@@ -5,7 +5,8 @@
 //! - [`validate_write`]: the checks every `write` runs first.
 //! - [`paging`]: the paged streams behind `stream_messages` and
 //!   `category_messages`.
-//! - [`trace`]: the spans every backend opens for its calls.
+//! - [`trace`]: the spans every backend opens for its calls, and
+//!   [`meter`]: the metrics the backends and the consumer runtime report.
 //! - [`subscribe`]: what every backend's `MessageStore::subscribe` is, a
 //!   [`StoreSubscription`] over the store woken by its `wake_ups`, with
 //!   Eventide's position records ([`read_committed_position`],
@@ -19,6 +20,7 @@ use crate::stream_name::Category;
 use crate::subscription::SubscribeOptions;
 
 pub use crate::message::validate_write;
+pub mod meter;
 pub mod paging;
 pub mod trace;
 pub use crate::subscription::{

@@ -2,7 +2,9 @@
 //! [`PgUnit`](super::PgUnit), which owns its transaction, and
 //! [`Within`](super::Within), the caller's. Each type gives
 //! `connection()` (its connection while usable, else `UnitEnded`) and
-//! `abort(error, write)` (ends its use after a failure and maps the error).
+//! `abort(error, write)` (ends its use after a failure and maps the
+//! error) and `wrote(stream, count)` (notes messages written, to report
+//! them as sent if it commits).
 
 /// Runs `$call` on the open unit's connection (`$conn`, prepared as
 /// `$persistent` says); a failure aborts the unit. `$write`: the stream and
@@ -30,8 +32,9 @@ macro_rules! unit_calls {
             ) -> Result<u64> {
                 self.connection()?;
                 use message_store::backend::trace;
-                let span = trace::write($crate::BACKEND, stream.as_str(), &messages);
-                trace::call(span, trace::uncounted, async move {
+                let call = trace::unit_write($crate::BACKEND, stream.as_str(), &messages);
+                let count = messages.len();
+                trace::call(call, trace::uncounted, async move {
                     validate_write(stream, &messages)?;
                     let batch = statements::Batch::new(messages);
                     let positions = $crate::unit::calls::on_unit!(
@@ -41,7 +44,9 @@ macro_rules! unit_calls {
                             statements::write(conn, persistent, stream, &batch, expected)
                         }
                     );
-                    Ok(convert::last_written(positions)?)
+                    let last = convert::last_written(positions)?;
+                    self.wrote(stream, count);
+                    Ok(last)
                 })
                 .await
             }

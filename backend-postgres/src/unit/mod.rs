@@ -43,6 +43,8 @@ pub(crate) struct PgUnit {
     state: UnitState,
     /// The store's description, for `Debug`.
     at: String,
+    /// Messages written per category, reported as sent at the commit.
+    sent: Vec<(String, usize)>,
 }
 
 /// The statement that opens a unit's transaction (one simple query).
@@ -78,6 +80,7 @@ impl PgUnit {
             persistent: !store.inner.pooled,
             state: UnitState::Open,
             at: store.inner.description.clone(),
+            sent: Vec::new(),
         })
     }
 
@@ -101,6 +104,9 @@ impl PgUnit {
             Ok(()) => {
                 self.state = UnitState::Committed;
                 lease.done(&Ok::<(), sqlx::Error>(()));
+                for (category, count) in self.sent.drain(..) {
+                    message_store::backend::meter::sent(crate::BACKEND, &category, count);
+                }
                 Ok(())
             }
             Err(error) => {
@@ -117,6 +123,11 @@ impl PgUnit {
                 }
             }
         }
+    }
+
+    fn wrote(&mut self, stream: &StreamName, count: usize) {
+        let category = message_store::stream_name::category_of(stream.as_str());
+        self.sent.push((category.to_owned(), count));
     }
 
     /// Aborts the unit after `error`: rolls the transaction back now, and

@@ -49,6 +49,10 @@ impl<'c> Within<'c> {
         }
     }
 
+    /// The caller's commit is not seen here: its messages are not counted
+    /// as sent.
+    fn wrote(&mut self, _stream: &StreamName, _count: usize) {}
+
     async fn abort(&mut self, error: sqlx::Error, write: Option<(&str, ExpectedVersion)>) -> Error {
         self.state = UnitState::Aborted;
         if error.as_database_error().and_then(|d| d.code()).as_deref() == Some("25P02") {

@@ -147,3 +147,78 @@ pub async fn store_calls_and_handled_messages_are_traced(store: Arc<dyn MessageS
     );
     assert!(first.field("messaging.message.id").is_some());
 }
+
+/// Writes (plain and in a committed unit; not a rolled-back unit's) count as
+/// sent messages of their category, and a consumer's handled messages,
+/// their durations and a retry are counted under its id.
+pub async fn store_calls_and_handled_messages_are_metered(store: Arc<dyn MessageStore>) {
+    use message_store::backend::meter;
+    use message_store_consumer::RetryPolicy;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    assert!(
+        crate::meters::start(),
+        "another global metrics recorder is installed in this test binary"
+    );
+    let category = unique_category(TRACED);
+    let account = stream(&category, "1");
+    store
+        .write(&account, batch(0, 2), ExpectedVersion::NoStream)
+        .await
+        .unwrap();
+    let mut unit = store.begin(UnitOptions::new()).await.unwrap();
+    unit.write(&account, batch(2, 1), ExpectedVersion::Exact(1))
+        .await
+        .unwrap();
+    unit.commit().await.unwrap();
+    let mut dropped = store.begin(UnitOptions::new()).await.unwrap();
+    dropped
+        .write(&account, batch(3, 5), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    drop(dropped);
+
+    let failed_once = Arc::new(AtomicBool::new(false));
+    let options = ConsumerOptions::new()
+        .with_subscription(SubscribeOptions::new().with_consumer_id("meter"))
+        .with_retry(RetryPolicy::new().with_backoff(
+            std::time::Duration::from_millis(1),
+            std::time::Duration::from_millis(2),
+        ))
+        .with_standby(false);
+    Consumer::new(category.clone())
+        .with_options(options)
+        .on_any(move |_: Message| {
+            let first = !failed_once.swap(true, Ordering::SeqCst);
+            async move {
+                if first {
+                    return Err("once".into());
+                }
+                HandlerResult::Ok(())
+            }
+        })
+        .run_until_caught_up(store.clone())
+        .await
+        .unwrap();
+
+    let metrics = crate::meters::of(category.as_str());
+    let find = |name: &str| {
+        metrics
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {metrics:#?}"))
+    };
+    let sent = find(meter::SENT);
+    assert_eq!(sent.counter, Some(3), "two plain, one committed in a unit");
+    assert_eq!(sent.label("messaging.system"), Some("message_db"));
+    assert!(sent.label("message_store.backend").is_some());
+    let consumed = find(meter::CONSUMED);
+    assert_eq!(consumed.counter, Some(3));
+    assert_eq!(
+        consumed.label("messaging.consumer.group.name"),
+        Some("meter")
+    );
+    assert_eq!(find(meter::RETRIES).counter, Some(1));
+    assert_eq!(find(meter::PARKED).counter, Some(0));
+    assert_eq!(find(meter::PROCESS_DURATION).samples, 3);
+}

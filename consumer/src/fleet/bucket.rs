@@ -15,6 +15,7 @@ use crate::handle::ConsumerHealth;
 use crate::handlers::Handlers;
 use crate::options::ConsumerOptions;
 use crate::runtime::Runner;
+use message_store::backend::meter::ConsumerMeters;
 use message_store::{Category, MessageStore, StartPosition, StreamName};
 
 /// What a bucket needs to run.
@@ -125,6 +126,10 @@ pub(crate) async fn run(context: BucketContext, token: CancellationToken) -> Buc
         progress,
         claim: None,
         lease: Some(context.lease.clone()),
+        meters: ConsumerMeters::new(
+            context.options.subscription.consumer_id(),
+            context.category.as_str(),
+        ),
     };
     let result = runner.run().await;
     context
@@ -187,6 +192,7 @@ async fn try_release(context: &BucketContext) {
             Ok(released) => {
                 if released {
                     context.shared.update(|h| h.releases += 1);
+                    context.shared.lease_changed("release");
                 }
                 return;
             }

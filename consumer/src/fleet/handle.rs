@@ -59,6 +59,8 @@ pub struct FleetHealth {
 pub(crate) struct Shared {
     pub(crate) health: Mutex<FleetHealth>,
     pub(crate) buckets: Mutex<BTreeMap<u32, RunningBucket>>,
+    /// The fleet's metrics (the consumer id's, not a bucket's).
+    pub(crate) meters: Option<message_store::backend::meter::ConsumerMeters>,
 }
 
 /// A running bucket's generation and its consumer's health.
@@ -67,6 +69,13 @@ type RunningBucket = (u64, Arc<Mutex<ConsumerHealth>>);
 impl Shared {
     pub(crate) fn update(&self, f: impl FnOnce(&mut FleetHealth)) {
         f(&mut self.health.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// Counts a lease change of `kind` (claim, takeover, release, loss).
+    pub(crate) fn lease_changed(&self, kind: &'static str) {
+        if let Some(meters) = &self.meters {
+            meters.lease_changed(kind);
+        }
     }
 
     pub(crate) fn register(

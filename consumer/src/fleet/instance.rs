@@ -194,10 +194,15 @@ impl Instance {
                 self.cut.get_or_insert(cut);
             }
             Some(BucketEnd::Stopped { cut: None }) => {}
-            Some(BucketEnd::Lost { refused }) => self.setup.shared.update(|h| {
-                h.refused_commits += u64::from(refused);
-                h.losses += u64::from(!counted);
-            }),
+            Some(BucketEnd::Lost { refused }) => {
+                self.setup.shared.update(|h| {
+                    h.refused_commits += u64::from(refused);
+                    h.losses += u64::from(!counted);
+                });
+                if !counted {
+                    self.setup.shared.lease_changed("loss");
+                }
+            }
             Some(BucketEnd::Failed(error)) => {
                 self.fatal.get_or_insert(error);
             }

@@ -105,6 +105,7 @@ impl Instance {
             .collect();
         for bucket in lost {
             self.setup.shared.update(|h| h.losses += 1);
+            self.setup.shared.lease_changed("loss");
             if let Some(running) = self.running.get_mut(&bucket) {
                 running.lost = true;
             }
@@ -174,6 +175,9 @@ impl Instance {
                 h.claims += 1;
             }
         });
+        setup
+            .shared
+            .lease_changed(if taken_over { "takeover" } else { "claim" });
         let token = CancellationToken::new();
         let context = BucketContext {
             store: setup.store.clone(),
