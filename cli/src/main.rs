@@ -6,6 +6,7 @@
 //! cannot be reached or holds no Message DB.
 
 mod print;
+mod summary;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Prints the messages of a stream (a name with `-`) or a category.
     Print(print::Args),
+    /// Counts messages by stream, type or category (Message DB's summary views).
+    Summary(summary::Args),
 }
 
 /// A failure, with the exit code it ends the process with.
@@ -90,6 +93,7 @@ async fn main() -> ExitCode {
         let store = connect(cli.url.as_deref()).await?;
         match cli.command {
             Command::Print(args) => print::run(&store, args).await,
+            Command::Summary(args) => summary::run(&store, args).await,
         }
     }
     .await;

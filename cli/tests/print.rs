@@ -3,112 +3,15 @@
 //! count), following a category live, and the exit codes of a database
 //! that cannot be reached or holds no Message DB.
 
-use std::process::{Command, Output, Stdio};
-use std::str::FromStr;
+mod support;
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use message_store::{Category, ExpectedVersion, MessageStore, Metadata, NewMessage};
-use message_store_postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use message_store_postgres::sqlx::{ConnectOptions, Connection, Executor};
-use message_store_postgres::{InstallOptions, PostgresStore};
+use message_store_postgres::PostgresStore;
 use serde_json::json;
-
-/// A database of this test's, dropped at the end.
-struct Database {
-    admin: PgConnectOptions,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    /// Creates it (with our schema when `install`); `None` without
-    /// `DATABASE_URL`, which fails under `CI=true`.
-    async fn create(install: bool) -> Option<Database> {
-        let Ok(url) = std::env::var("DATABASE_URL") else {
-            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-            assert!(
-                !ci,
-                "the CLI tests need DATABASE_URL (CI=true: failing instead of skipping)"
-            );
-            eprintln!("skipping: set DATABASE_URL to run the CLI tests");
-            return None;
-        };
-        let admin = PgConnectOptions::from_str(&url).expect("DATABASE_URL is a PostgreSQL URL");
-        let prefix =
-            std::env::var("MESSAGE_STORE_TEST_DB_PREFIX").unwrap_or_else(|_| "ms_test".into());
-        let name = format!(
-            "{prefix}_cli_{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
-        let mut connection = admin.connect().await.unwrap();
-        connection
-            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
-            .await
-            .unwrap();
-        connection.close().await.ok();
-        if install {
-            let pool = PgPoolOptions::new()
-                .max_connections(1)
-                .connect_with(admin.clone().database(&name))
-                .await
-                .unwrap();
-            PostgresStore::install(&pool, &InstallOptions::new().with_extras(true))
-                .await
-                .unwrap();
-            pool.close().await;
-        }
-        let url = format!(
-            "postgres://{}@{}:{}/{name}",
-            admin.get_username(),
-            admin.get_host(),
-            admin.get_port()
-        );
-        Some(Database { admin, name, url })
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok(mut connection) = admin.connect().await {
-                    let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    let _ = connection.execute(drop.as_str()).await;
-                }
-            });
-        })
-        .join()
-        .ok();
-    }
-}
-
-fn cli(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_message-store"))
-        .arg("--url")
-        .arg(url)
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .expect("message-store runs")
-}
-
-fn stdout_lines(output: &Output) -> Vec<String> {
-    assert!(
-        output.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
+use support::{cli, stdout_lines, Database, BIN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn print_shows_streams_and_categories() {
@@ -186,7 +89,7 @@ async fn print_follow_tails_a_category() {
         )
         .await
         .unwrap();
-    let follower = Command::new(env!("CARGO_BIN_EXE_message-store"))
+    let follower = Command::new(BIN)
         .args([
             "--url", &db.url, "print", "order", "--follow", "--count", "3",
         ])
@@ -235,7 +138,7 @@ async fn a_database_that_cannot_serve_is_exit_code_3() {
     let text = String::from_utf8_lossy(&unreachable.stderr);
     assert!(text.contains("cannot connect"), "{text}");
 
-    let no_url = Command::new(env!("CARGO_BIN_EXE_message-store"))
+    let no_url = Command::new(BIN)
         .args(["print", "account"])
         .env_remove("DATABASE_URL")
         .output()
