@@ -5,6 +5,7 @@
 //! command failed, 2 the command line is wrong (clap's), 3 the database
 //! cannot be reached or holds no Message DB.
 
+mod consumers;
 mod print;
 mod summary;
 
@@ -30,6 +31,9 @@ enum Command {
     Print(print::Args),
     /// Counts messages by stream, type or category (Message DB's summary views).
     Summary(summary::Args),
+    /// Lists the consumers found through their position streams: position,
+    /// lag, parked messages, last update.
+    Consumers(consumers::Args),
 }
 
 /// A failure, with the exit code it ends the process with.
@@ -94,6 +98,7 @@ async fn main() -> ExitCode {
         match cli.command {
             Command::Print(args) => print::run(&store, args).await,
             Command::Summary(args) => summary::run(&store, args).await,
+            Command::Consumers(args) => consumers::run(&store, args).await,
         }
     }
     .await;

@@ -1,6 +1,7 @@
 //! `message-store summary` end to end, as a process: counts by stream,
 //! type and category from Message DB's views, on our schema and on genuine
-//! Message DB as its functions-only role (with `print` there too).
+//! Message DB as its functions-only role (with `print` and `consumers`
+//! there too).
 
 mod support;
 
@@ -59,7 +60,7 @@ async fn summary_counts_by_stream_type_and_category() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn print_and_summary_run_on_genuine_message_db_as_its_role() {
+async fn print_summary_and_consumers_run_on_genuine_message_db_as_its_role() {
     let Some(db) = Database::create(false).await else {
         return;
     };
@@ -85,4 +86,17 @@ async fn print_and_summary_run_on_genuine_message_db_as_its_role() {
     );
     let summary = stdout_lines(&cli(&url, &["summary", "--by", "stream"]));
     assert_eq!(&summary[1..], ["account-1  1  100.00"]);
+    let position = message_store::StreamName::new("account:position-x").unwrap();
+    let record = message_store::backend::position_record(1);
+    store
+        .write(&position, vec![record], ExpectedVersion::NoStream)
+        .await
+        .unwrap();
+    let consumers = stdout_lines(&cli(&url, &["consumers"]));
+    assert_eq!(consumers.len(), 2, "{consumers:?}");
+    assert!(
+        consumers[1].starts_with("x  account  1  0  0  "),
+        "{}",
+        consumers[1]
+    );
 }
