@@ -19,8 +19,7 @@
 
 use message_store::{ExpectedVersion, Message, OpenUnit, UnitOptions};
 
-use crate::error::{Error, Result};
-use crate::options::FailurePolicy;
+use crate::error::Result;
 use crate::parked;
 use crate::runtime::{pause, Runner};
 
@@ -176,21 +175,7 @@ impl Runner {
         attempts: u32,
         error: crate::HandlerError,
     ) -> Result<bool> {
-        self.update(|h| {
-            h.failed_attempts += u64::from(attempts);
-            h.last_error = Some(error.to_string());
-        });
-        if self.options.on_failure == FailurePolicy::Stop {
-            return Err(Error::HandlerFailed {
-                category: self.category.as_str().to_owned(),
-                stream: message.stream_name.as_str().to_owned(),
-                position: message.position,
-                global_position: message.global_position,
-                message_type: message.message_type.clone(),
-                attempts,
-                source: error,
-            });
-        }
+        let error = self.failed_for_good(message, attempts, error)?;
         let consumer_id = self
             .options
             .subscription

@@ -347,6 +347,7 @@ impl Consumer {
             progress,
             claim: Some(claim.clone()),
             lease: None,
+            crash: None,
             meters,
         });
         Ok(ConsumerHandle {

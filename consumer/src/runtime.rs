@@ -36,6 +36,9 @@ pub(crate) struct Runner {
     pub(crate) claim: Option<crate::live::Claim>,
     /// The fleet bucket this loop runs, for the handlers' `current_lease`.
     pub(crate) lease: Option<crate::fleet::Lease>,
+    /// A fleet bucket's: cancelled when its instance crashed (see
+    /// [`Runner::halt_if_crashed`]).
+    pub(crate) crash: Option<CancellationToken>,
     /// The consumer's metrics.
     pub(crate) meters: ConsumerMeters,
 }
@@ -162,6 +165,7 @@ impl Runner {
                 }
             };
             for message in batch {
+                self.halt_if_crashed().await;
                 if self.token.is_cancelled() {
                     return Ok(());
                 }
@@ -180,6 +184,21 @@ impl Runner {
             }
             let position = self.subscription.position();
             self.update(|h| h.position = position);
+        }
+    }
+
+    /// Stops for good once the fleet instance running this bucket crashed
+    /// (its loop was dropped: an abort). This task is being aborted too,
+    /// but a loop that was running on another thread at that moment would
+    /// otherwise go on until its next wait, handling and recording what it
+    /// read; waiting here hands it to the abort at once.
+    async fn halt_if_crashed(&mut self) {
+        if self
+            .crash
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
+        {
+            std::future::pending::<()>().await;
         }
     }
 
@@ -262,29 +281,11 @@ impl Runner {
             }
             Outcome::Cancelled => return Ok(false),
             Outcome::Failed { attempts, error } => {
-                self.update(|h| {
-                    h.failed_attempts += u64::from(attempts);
-                    h.last_error = Some(error.to_string());
-                });
-                match self.options.on_failure {
-                    FailurePolicy::Stop => {
-                        return Err(Error::HandlerFailed {
-                            category: self.category.as_str().to_owned(),
-                            stream: message.stream_name.as_str().to_owned(),
-                            position: message.position,
-                            global_position: message.global_position,
-                            message_type: message.message_type.clone(),
-                            attempts,
-                            source: error,
-                        })
-                    }
-                    FailurePolicy::Park => {
-                        if !self.park(message, error.to_string(), attempts).await? {
-                            return Ok(false);
-                        }
-                        self.update(|h| h.parked += 1);
-                    }
+                let error = self.failed_for_good(message, attempts, error)?;
+                if !self.park(message, error.to_string(), attempts).await? {
+                    return Ok(false);
                 }
+                self.update(|h| h.parked += 1);
             }
         }
         self.update(|h| {
@@ -292,6 +293,33 @@ impl Runner {
             h.last_message_time = Some(message.time);
         });
         Ok(true)
+    }
+
+    /// Notes in the health that the handlers failed for good; under
+    /// [`FailurePolicy::Stop`] gives the consumer's error, else hands the
+    /// handler's error back for parking.
+    pub(crate) fn failed_for_good(
+        &self,
+        message: &Message,
+        attempts: u32,
+        error: crate::HandlerError,
+    ) -> Result<crate::HandlerError> {
+        self.update(|h| {
+            h.failed_attempts += u64::from(attempts);
+            h.last_error = Some(error.to_string());
+        });
+        match self.options.on_failure {
+            FailurePolicy::Park => Ok(error),
+            FailurePolicy::Stop => Err(Error::HandlerFailed {
+                category: self.category.as_str().to_owned(),
+                stream: message.stream_name.as_str().to_owned(),
+                position: message.position,
+                global_position: message.global_position,
+                message_type: message.message_type.clone(),
+                attempts,
+                source: error,
+            }),
+        }
     }
 
     /// Parks the message, retrying the write while the backend fails.

@@ -32,6 +32,8 @@ pub(crate) struct BucketContext {
     pub(crate) resumes: bool,
     /// The fleet's lease duration (a release is not waited for longer).
     pub(crate) lease_duration: std::time::Duration,
+    /// Cancelled when the instance's loop was dropped unfinished (a crash).
+    pub(crate) crash: tokio_util::sync::CancellationToken,
     /// Where a plain consumer's handle watches its one bucket, whichever
     /// generation runs it.
     pub(crate) sink: Option<Sink>,
@@ -126,6 +128,7 @@ pub(crate) async fn run(context: BucketContext, token: CancellationToken) -> Buc
         progress,
         claim: None,
         lease: Some(context.lease.clone()),
+        crash: Some(context.crash.clone()),
         meters: ConsumerMeters::new(
             context.options.subscription.consumer_id(),
             context.category.as_str(),

@@ -41,6 +41,11 @@ pub(crate) struct Setup {
     pub(crate) handlers: Arc<Handlers>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) token: CancellationToken,
+    /// Cancelled when the instance's loop is dropped unfinished (the
+    /// handle's abort, a crash): a bucket loop still running on another
+    /// thread then handles and records nothing more, as a crashed process
+    /// would not (see `Runner::halt_if_crashed`).
+    pub(crate) crash: CancellationToken,
     pub(crate) fleet_stream: StreamName,
     pub(crate) position_streams: Vec<StreamName>,
     pub(crate) members: Members,
@@ -115,6 +120,7 @@ impl Instance {
 
     /// Ticks until shut down or stopped by a fatal error, then leaves.
     pub(crate) async fn run(mut self) -> Result<FleetHealth> {
+        let _crash = self.setup.crash.clone().drop_guard();
         let interval = self.interval();
         let mut next = Instant::now();
         let token = self.setup.token.clone();

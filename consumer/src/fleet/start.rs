@@ -131,6 +131,7 @@ impl Consumer {
             handlers: Arc::new(self.handlers),
             shared: shared.clone(),
             token: token.clone(),
+            crash: CancellationToken::new(),
             fleet_stream,
             position_streams,
             members,

@@ -194,6 +194,7 @@ impl Instance {
             },
             resumes,
             lease_duration: setup.fleet.lease_duration(),
+            crash: setup.crash.clone(),
             sink: setup.sink.clone(),
         };
         let run = bucket::run(context, token.clone());
