@@ -6,6 +6,7 @@
 //! cannot be reached or holds no Message DB.
 
 mod consumers;
+mod position;
 mod print;
 mod summary;
 
@@ -34,6 +35,9 @@ enum Command {
     /// Lists the consumers found through their position streams: position,
     /// lag, parked messages, last update.
     Consumers(consumers::Args),
+    /// Moves a consumer's recorded position: to the beginning, the end, a
+    /// global position or a time (refused while it looks alive, without --yes).
+    Position(position::Args),
 }
 
 /// A failure, with the exit code it ends the process with.
@@ -99,6 +103,7 @@ async fn main() -> ExitCode {
             Command::Print(args) => print::run(&store, args).await,
             Command::Summary(args) => summary::run(&store, args).await,
             Command::Consumers(args) => consumers::run(&store, args).await,
+            Command::Position(args) => position::run(&store, args).await,
         }
     }
     .await;
