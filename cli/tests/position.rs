@@ -51,17 +51,12 @@ async fn position_moves_a_consumer_and_refuses_what_it_should() {
         .await
         .unwrap();
 
-    let dry = stdout_lines(&cli(
-        &db.url,
-        &[
-            "position",
-            "account",
-            "--consumer",
-            "worker",
-            "--beginning",
-            "--dry-run",
-        ],
-    ));
+    let position = |extra: &[&str]| {
+        let mut args = vec!["position", "account", "--consumer", "worker"];
+        args.extend_from_slice(extra);
+        cli(&db.url, &args)
+    };
+    let dry = stdout_lines(&position(&["--beginning", "--dry-run"]));
     assert!(
         dry[0].contains(&format!("from position {} to 0", gps[3])),
         "{dry:?}"
@@ -72,10 +67,7 @@ async fn position_moves_a_consumer_and_refuses_what_it_should() {
         "a dry run changes nothing"
     );
 
-    let alive = cli(
-        &db.url,
-        &["position", "account", "--consumer", "worker", "--beginning"],
-    );
+    let alive = position(&["--beginning"]);
     assert_eq!(alive.status.code(), Some(1));
     let text = String::from_utf8_lossy(&alive.stderr);
     assert!(
@@ -84,76 +76,23 @@ async fn position_moves_a_consumer_and_refuses_what_it_should() {
     );
     assert_eq!(recorded(&store, &category).await, Some(gps[3]));
 
-    let moved = stdout_lines(&cli(
-        &db.url,
-        &[
-            "position",
-            "account",
-            "--consumer",
-            "worker",
-            "--beginning",
-            "--yes",
-        ],
-    ));
+    let moved = stdout_lines(&position(&["--beginning", "--yes"]));
     assert!(moved[0].contains("resumes at 1"), "{moved:?}");
     assert_eq!(recorded(&store, &category).await, Some(0));
 
-    stdout_lines(&cli(
-        &db.url,
-        &[
-            "position",
-            "account",
-            "--consumer",
-            "worker",
-            "--resume-at",
-            &gps[2].to_string(),
-            "--yes",
-        ],
-    ));
+    stdout_lines(&position(&["--resume-at", &gps[2].to_string(), "--yes"]));
     assert_eq!(recorded(&store, &category).await, Some(gps[2] - 1));
-    stdout_lines(&cli(
-        &db.url,
-        &[
-            "position",
-            "account",
-            "--consumer",
-            "worker",
-            "--end",
-            "--yes",
-        ],
-    ));
+    stdout_lines(&position(&["--end", "--yes"]));
     assert_eq!(recorded(&store, &category).await, Some(gps[4]));
     let third_time = all[3].time.to_rfc3339();
-    stdout_lines(&cli(
-        &db.url,
-        &[
-            "position",
-            "account",
-            "--consumer",
-            "worker",
-            "--at",
-            &third_time,
-            "--yes",
-        ],
-    ));
+    stdout_lines(&position(&["--at", &third_time, "--yes"]));
     assert_eq!(
         recorded(&store, &category).await,
         Some(gps[3] - 1),
         "resumes at the first message at that time"
     );
 
-    let past = cli(
-        &db.url,
-        &[
-            "position",
-            "account",
-            "--consumer",
-            "worker",
-            "--resume-at",
-            &(gps[4] + 2).to_string(),
-            "--yes",
-        ],
-    );
+    let past = position(&["--resume-at", &(gps[4] + 2).to_string(), "--yes"]);
     assert_eq!(past.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&past.stderr).contains("past the head"));
     let unknown = cli(
@@ -169,17 +108,7 @@ async fn position_moves_a_consumer_and_refuses_what_it_should() {
     );
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no consumer `nobody`"));
-    let malformed = cli(
-        &db.url,
-        &[
-            "position",
-            "account",
-            "--consumer",
-            "worker",
-            "--at",
-            "yesterday",
-        ],
-    );
+    let malformed = position(&["--at", "yesterday"]);
     assert_eq!(malformed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&malformed.stderr).contains("RFC 3339"));
     let no_target = Command::new(BIN)
