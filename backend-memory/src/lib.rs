@@ -249,11 +249,7 @@ impl MessageStore for MemoryStore {
     async fn read_stream(&self, stream: &StreamName, options: StreamRead) -> Result<Vec<Message>> {
         let span = trace::read(BACKEND, "read_stream", stream.as_str());
         trace::call(span, trace::counted, async {
-            if stream.is_category() {
-                return Err(Error::NotAStream {
-                    name: stream.as_str().to_owned(),
-                });
-            }
+            message_store::backend::validate_stream_read(stream)?;
             Ok(self.read_state(|state| state.read_stream(stream, &options, None)))
         })
         .await

@@ -105,11 +105,7 @@ impl UnitOfWork for MemoryUnit {
         options: StreamRead,
     ) -> Result<Vec<Message>> {
         self.check_open()?;
-        if stream.is_category() {
-            return Err(Error::NotAStream {
-                name: stream.as_str().to_owned(),
-            });
-        }
+        message_store::backend::validate_stream_read(stream)?;
         self.read(|state, unit| state.read_stream(stream, &options, Some(unit)))
     }
 

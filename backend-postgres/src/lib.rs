@@ -7,7 +7,7 @@
 //! role), and [`PostgresStore::install`] sets up a compatible schema itself.
 //!
 //! * A batch write is one statement, one round trip, one transaction.
-//! * Errors map to the same [`Error`] variants the memory backend returns.
+//! * Errors map to the same [`Error`](message_store::Error) variants the memory backend returns.
 //! * Subscriptions wake on `NOTIFY` when our schema's trigger is installed,
 //!   and poll otherwise.
 //!
@@ -43,8 +43,8 @@ use futures::stream::BoxStream;
 use message_store::backend::paging::{self, RawPage};
 use message_store::backend::{self, trace, validate_write};
 use message_store::{
-    Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, OpenUnit,
-    Result, StreamName, StreamRead, SubscribeOptions, Subscription, UnitOfWork, UnitOptions,
+    Category, CategoryRead, ExpectedVersion, Message, MessageStore, NewMessage, OpenUnit, Result,
+    StreamName, StreamRead, SubscribeOptions, Subscription, UnitOfWork, UnitOptions,
 };
 use sqlx::postgres::PgConnection;
 use sqlx::postgres::{PgPool, PgRow};
@@ -165,11 +165,7 @@ impl PostgresStore {
     async fn stream_rows(&self, stream: &StreamName, options: &StreamRead) -> Result<Vec<PgRow>> {
         let span = trace::read(BACKEND, "read_stream", stream.as_str());
         trace::call(span, trace::counted, async {
-            if stream.is_category() {
-                return Err(Error::NotAStream {
-                    name: stream.as_str().to_owned(),
-                });
-            }
+            message_store::backend::validate_stream_read(stream)?;
             read_with_retry(self.attempts(), || {
                 leased!(self, |conn, persistent| statements::read_stream(
                     conn, persistent, stream, options

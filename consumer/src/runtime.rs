@@ -172,7 +172,7 @@ impl Runner {
                 if !self.handle(&message).await? {
                     return Ok(());
                 }
-                if self.recorded(message.global_position) {
+                if self.handlers.transactional() && self.recorded(message.global_position) {
                     since_commit = 0; // by the message's unit of work
                     continue;
                 }

@@ -2,7 +2,8 @@
 //! refuse the same input with the same errors, page the same way and share
 //! one subscription implementation. Application code does not need it.
 //!
-//! - [`validate_write`]: the checks every `write` runs first.
+//! - [`validate_write`] and [`validate_stream_read`]: the checks every
+//!   `write` and stream read run first.
 //! - [`paging`]: the paged streams behind `stream_messages` and
 //!   `category_messages`.
 //! - [`trace`]: the spans every backend opens for its calls, and
@@ -20,6 +21,7 @@ use crate::stream_name::Category;
 use crate::subscription::SubscribeOptions;
 
 pub use crate::message::validate_write;
+pub use crate::read::validate_stream_read;
 pub mod meter;
 pub mod paging;
 pub mod trace;

@@ -224,6 +224,18 @@ impl CategoryRead {
     }
 }
 
+/// The check every backend's stream read runs first: a category-shaped
+/// name (no `-`) is refused with [`Error::NotAStream`](crate::Error::NotAStream),
+/// as Message DB's `get_stream_messages` refuses it.
+pub fn validate_stream_read(stream: &crate::StreamName) -> crate::Result<()> {
+    if stream.is_category() {
+        return Err(crate::Error::NotAStream {
+            name: stream.as_str().to_owned(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,11 +57,7 @@ macro_rules! unit_calls {
                 options: StreamRead,
             ) -> Result<Vec<Message>> {
                 self.connection()?;
-                if stream.is_category() {
-                    return Err(Error::NotAStream {
-                        name: stream.as_str().to_owned(),
-                    });
-                }
+                message_store::backend::validate_stream_read(stream)?;
                 let rows = $crate::unit::calls::on_unit!(self, None, |conn, persistent| {
                     statements::read_stream(conn, persistent, stream, &options)
                 });

@@ -60,7 +60,7 @@ pub(crate) struct Shared {
     pub(crate) health: Mutex<FleetHealth>,
     pub(crate) buckets: Mutex<BTreeMap<u32, RunningBucket>>,
     /// The fleet's metrics (the consumer id's, not a bucket's).
-    pub(crate) meters: Option<message_store::backend::meter::ConsumerMeters>,
+    pub(crate) meters: message_store::backend::meter::ConsumerMeters,
 }
 
 /// A running bucket's generation and its consumer's health.
@@ -73,9 +73,7 @@ impl Shared {
 
     /// Counts a lease change of `kind` (claim, takeover, release, loss).
     pub(crate) fn lease_changed(&self, kind: &'static str) {
-        if let Some(meters) = &self.meters {
-            meters.lease_changed(kind);
-        }
+        self.meters.lease_changed(kind);
     }
 
     pub(crate) fn register(

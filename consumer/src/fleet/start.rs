@@ -108,10 +108,10 @@ impl Consumer {
             .instance_id()
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
         let shared = Arc::new(Shared {
-            meters: Some(message_store::backend::meter::ConsumerMeters::new(
+            meters: message_store::backend::meter::ConsumerMeters::new(
                 self.options.subscription.consumer_id(),
                 self.category.as_str(),
-            )),
+            ),
             ..Shared::default()
         });
         shared.update(|h| {

@@ -132,6 +132,19 @@ pub struct ConsumerMeters {
     labels: Vec<metrics::Label>,
 }
 
+impl Default for ConsumerMeters {
+    /// Metrics that report nothing.
+    fn default() -> Self {
+        ConsumerMeters {
+            consumed: metrics::Counter::noop(),
+            duration: metrics::Histogram::noop(),
+            retries: metrics::Counter::noop(),
+            parked: metrics::Counter::noop(),
+            labels: Vec::new(),
+        }
+    }
+}
+
 impl std::fmt::Debug for ConsumerMeters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConsumerMeters")
@@ -146,13 +159,7 @@ impl ConsumerMeters {
     /// reporting nothing.
     pub fn new(consumer: Option<&str>, category: &str) -> ConsumerMeters {
         if !enabled() {
-            return ConsumerMeters {
-                consumed: metrics::Counter::noop(),
-                duration: metrics::Histogram::noop(),
-                retries: metrics::Counter::noop(),
-                parked: metrics::Counter::noop(),
-                labels: Vec::new(),
-            };
+            return ConsumerMeters::default();
         }
         let labels = vec![
             metrics::Label::new("messaging.system", SYSTEM),

@@ -89,16 +89,7 @@ pub async fn exactly_once_fleet_applies_each_message_once_across_a_crash(
 
     let crashed = instances.pop().unwrap();
     *halt.lock().unwrap() = Some(crashed.instance().to_owned());
-    for id in 0..60 {
-        store
-            .write_one(
-                stream(&category, &id.to_string()),
-                numbered("Numbered", 5),
-                ExpectedVersion::Any,
-            )
-            .await
-            .unwrap();
-    }
+    append_to_streams(store.as_ref(), &category, 60, 5).await;
     tokio::time::timeout(Duration::from_secs(60), halted.notified())
         .await
         .expect("the instance halted mid-handler");

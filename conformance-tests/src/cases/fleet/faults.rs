@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use message_store::{MessageStore, MessageStoreExt};
+use message_store::MessageStore;
 
 use super::*;
 
@@ -39,16 +39,7 @@ pub async fn crashed_fleet_instance_loses_nothing(store: Arc<dyn MessageStore>) 
     // a lease and two ticks, to which a loaded test machine adds some.
     assert!(moved_in < LEASE * 3, "moved in {moved_in:?}");
     // More messages, for the streams of every bucket.
-    for id in 0..60 {
-        store
-            .write_one(
-                stream(&category, &id.to_string()),
-                numbered("Numbered", 5),
-                ExpectedVersion::Any,
-            )
-            .await
-            .unwrap();
-    }
+    append_to_streams(store.as_ref(), &category, 60, 5).await;
     wait_handled(&log, first_half + 60).await;
     let duplicates = duplicates_in_order(&log) - before_crash;
     generations(&log);

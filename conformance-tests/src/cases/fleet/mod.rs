@@ -137,6 +137,21 @@ async fn write_streams(
     usize::try_from(streams * per_stream).expect("a test-sized count")
 }
 
+/// Appends one message `{"n": n}` to each of `streams` streams (written
+/// by [`write_streams`]), one write each.
+async fn append_to_streams(store: &dyn MessageStore, category: &Category, streams: u64, n: u64) {
+    for id in 0..streams {
+        store
+            .write(
+                &stream(category, &id.to_string()),
+                vec![numbered("Numbered", n)],
+                ExpectedVersion::Any,
+            )
+            .await
+            .unwrap();
+    }
+}
+
 /// Checks per-stream order (each message is first handled after every
 /// earlier message of its stream) and returns how many handlings were
 /// duplicates.
