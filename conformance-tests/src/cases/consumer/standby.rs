@@ -169,6 +169,13 @@ pub async fn a_restart_under_the_same_instance_id_resumes_at_once(store: Arc<dyn
         .await
         .unwrap();
     first.caught_up().await.unwrap();
+    // Handled is not yet recorded: the crash comes once the last
+    // message's position is, so the restart's redelivery is known.
+    wait_until("the first consumer recorded its last position", || {
+        let health = first.health();
+        health.committed.is_some() && health.committed == health.last_handled
+    })
+    .await;
     first.abort(); // a crash: the lease stays in the store
     let _ = first.join().await;
     store
