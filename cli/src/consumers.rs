@@ -62,7 +62,7 @@ pub(crate) async fn run(store: &PostgresStore, args: Args) -> Result<(), Failure
         .fetch_all(store.pool())
         .await
         .map_err(sql)?;
-    let mut found = Vec::new();
+    let mut streams = Vec::new();
     for position_category in position_categories {
         let category = position_category.trim_end_matches(":position");
         if args
@@ -73,15 +73,24 @@ pub(crate) async fn run(store: &PostgresStore, args: Args) -> Result<(), Failure
             continue;
         }
         let category = Category::new(category)?;
-        let streams: Vec<String> = sqlx::query_scalar(STREAMS)
+        let names: Vec<String> = sqlx::query_scalar(STREAMS)
             .bind(&position_category)
             .fetch_all(store.pool())
             .await
             .map_err(sql)?;
-        for stream in streams {
-            found.push(consumer(store, &category, &position_category, &stream).await?);
-        }
+        streams.extend(
+            names
+                .into_iter()
+                .map(|name| (category.clone(), position_category.clone(), name)),
+        );
     }
+    let bar = crate::style::bar(streams.len() as u64, "reading positions");
+    let mut found = Vec::new();
+    for (category, position_category, stream) in &streams {
+        found.push(consumer(store, category, position_category, stream).await?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
     let mut out = std::io::stdout().lock();
     let mut write = |line: String| {
         writeln!(out, "{line}").map_err(|e| Failure::command(format!("writing: {e}")))
@@ -145,7 +154,7 @@ async fn consumer(
         Some(id) => message_store_consumer::parked_messages(store, category, id)
             .await?
             .iter()
-            .filter(|p| !p.replayed)
+            .filter(|p| p.waiting())
             .count(),
         None => 0,
     };

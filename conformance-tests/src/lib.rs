@@ -153,6 +153,7 @@ macro_rules! __suite {
             panicking_handler_is_retried_not_fatal,
             poison_message_is_parked_and_can_be_replayed,
             replay_is_applied_once_by_an_idempotent_handler,
+            purged_parked_messages_are_never_replayed,
             consumer_stops_on_a_failing_message_and_redelivers_it,
             consumer_survives_backend_failures,
             lost_reply_to_a_position_write_is_not_a_second_consumer,

@@ -22,8 +22,8 @@
 //!   exponential back-off; after the last attempt the consumer stops with
 //!   [`Error::HandlerFailed`] or parks the message
 //!   in `{category}:parked-{id}` and goes on ([`FailurePolicy`]). Parked
-//!   messages can be listed ([`parked_messages`]) and replayed
-//!   ([`Consumer::replay_parked`]).
+//!   messages can be listed ([`parked_messages`]), replayed
+//!   ([`Consumer::replay_parked`]) or purged ([`purge_parked`]).
 //! * Backend failures (a dropped connection) are retried forever with
 //!   back-off; the consumer resumes where it was.
 //! * [`ConsumerHandle::shutdown`] finishes the message in flight and records
@@ -176,7 +176,10 @@ use tokio_util::sync::CancellationToken;
 pub use handle::{ConsumerHandle, ConsumerHealth};
 pub use handlers::{HandlerError, HandlerFuture, HandlerPanicked, HandlerResult, HandlerTimedOut};
 pub use options::{ConsumerOptions, FailurePolicy, RetryPolicy, DEFAULT_SHUTDOWN_DEADLINE};
-pub use parked::{is_replay, parked_messages, ParkedFrom, ParkedMessage, PARKED_FROM, REPLAYED};
+pub use parked::{
+    is_replay, parked_messages, purge_parked, ParkedFrom, ParkedMessage, PARKED_FROM, PURGED,
+    REPLAYED,
+};
 
 pub use error::{Error, ErrorKind, Result};
 pub use group::group_member_id;

@@ -22,6 +22,10 @@ use message_store::{Message, NewMessage};
 pub const PARKED_FROM: &str = "parkedFrom";
 /// The type of the marker written when a parked message was replayed.
 pub const REPLAYED: &str = "ParkedMessageReplayed";
+/// The type of the marker written when a parked message was purged: given
+/// up on by an operator, never to be replayed. The parked copy stays in the
+/// parked stream, as a record.
+pub const PURGED: &str = "ParkedMessagePurged";
 
 /// Where a parked message came from and why it was parked (camelCase on the wire).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +66,15 @@ pub struct ParkedMessage {
     pub parked_from: ParkedFrom,
     /// True once it was replayed successfully.
     pub replayed: bool,
+    /// True once it was purged ([`purge_parked`]): it is not replayed.
+    pub purged: bool,
+}
+
+impl ParkedMessage {
+    /// True while it waits for a replay: neither replayed nor purged.
+    pub fn waiting(&self) -> bool {
+        !self.replayed && !self.purged
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -132,9 +145,15 @@ pub async fn parked_messages(
     let stream = category.parked_stream(consumer_id)?;
     let mut parked = Vec::new();
     let mut replayed = std::collections::HashSet::new();
+    let mut purged = std::collections::HashSet::new();
     for record in store.read_stream_to_end(&stream).await? {
-        if record.message_type == REPLAYED && !record.metadata.other.contains_key(PARKED_FROM) {
+        let marker = !record.metadata.other.contains_key(PARKED_FROM);
+        if record.message_type == REPLAYED && marker {
             replayed.insert(record.decode::<Replayed>()?.parked_position);
+            continue;
+        }
+        if record.message_type == PURGED && marker {
+            purged.insert(record.decode::<Replayed>()?.parked_position);
             continue;
         }
         let Some(from) = record.metadata.other.get(PARKED_FROM) else {
@@ -155,6 +174,7 @@ pub async fn parked_messages(
                     message: original,
                     parked_from: from,
                     replayed: false,
+                    purged: false,
                 });
                 continue;
             }
@@ -176,10 +196,12 @@ pub async fn parked_messages(
             message,
             parked_from: from,
             replayed: false,
+            purged: false,
         });
     }
     for entry in &mut parked {
         entry.replayed = replayed.contains(&entry.parked_position);
+        entry.purged = purged.contains(&entry.parked_position);
     }
     Ok(parked)
 }
@@ -230,6 +252,48 @@ pub(crate) async fn mark_replayed(
         .map(|_| ())
 }
 
+/// Purges the parked messages at `parked_positions` (all waiting ones when
+/// `None`) of the consumer `consumer_id` of `category`: each gets a marker
+/// in the parked stream, so it is no longer listed as waiting and never
+/// replayed. Returns the positions purged now (those already replayed or
+/// purged are left as they are); a position that holds no parked message is
+/// an [`Error::InvalidOption`] and purges nothing.
+pub async fn purge_parked(
+    store: &(impl MessageStore + ?Sized),
+    category: &Category,
+    consumer_id: &str,
+    parked_positions: Option<&[u64]>,
+) -> Result<Vec<u64>> {
+    let stream = category.parked_stream(consumer_id)?;
+    let parked = parked_messages(store, category, consumer_id).await?;
+    if let Some(asked) = parked_positions {
+        if let Some(unknown) = asked
+            .iter()
+            .find(|p| !parked.iter().any(|e| e.parked_position == **p))
+        {
+            return Err(Error::InvalidOption {
+                option: "parked_positions",
+                problem: format!("{stream} holds no parked message at position {unknown}"),
+            });
+        }
+    }
+    let chosen: Vec<u64> = parked
+        .iter()
+        .filter(|e| e.waiting())
+        .map(|e| e.parked_position)
+        .filter(|p| parked_positions.is_none_or(|asked| asked.contains(p)))
+        .collect();
+    if chosen.is_empty() {
+        return Ok(chosen);
+    }
+    let markers = chosen
+        .iter()
+        .map(|&parked_position| NewMessage::from_data(PURGED, &Replayed { parked_position }))
+        .collect::<Result<Vec<_>>>()?;
+    store.write(&stream, markers, ExpectedVersion::Any).await?;
+    Ok(chosen)
+}
+
 /// What [`Consumer::replay_parked`](crate::Consumer::replay_parked) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayReport {
@@ -254,7 +318,7 @@ impl crate::Consumer {
         let never_cancelled = CancellationToken::new();
         let mut report = ReplayReport::default();
         for entry in parked_messages(store, &self.category, consumer_id).await? {
-            if entry.replayed {
+            if !entry.waiting() {
                 continue;
             }
             let token = never_cancelled.clone();

@@ -1,11 +1,12 @@
-//! Parking: a poison message parked and replayed, and a replay applied by
+//! Parking: a poison message parked and replayed, parked messages purged,
+//! and a replay applied by
 //! the idempotent handler the consumer docs recommend.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use message_store::{ExpectedVersion, Message, MessageStore, TypedMessage};
-use message_store_consumer::{is_replay, parked_messages, Consumer, FailurePolicy};
+use message_store_consumer::{is_replay, parked_messages, purge_parked, Consumer, FailurePolicy};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -79,6 +80,73 @@ pub async fn poison_message_is_parked_and_can_be_replayed(store: Arc<dyn Message
         again.replayed, 0,
         "a replayed message is not replayed twice"
     );
+}
+
+/// A purged parked message is no longer waiting and is never replayed; the
+/// others are; purging a position that holds no parked message is refused
+/// and purges nothing.
+pub async fn purged_parked_messages_are_never_replayed(store: Arc<dyn MessageStore>) {
+    let category = unique_category("account");
+    store
+        .write(&stream(&category, "1"), batch(0, 4), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let healthy = Arc::new(Mutex::new(false));
+    let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let build = || {
+        let (healthy, seen) = (healthy.clone(), seen.clone());
+        Consumer::new(category.clone())
+            .with_options(
+                options("purger")
+                    .with_failure_policy(FailurePolicy::Park)
+                    .with_retry(quick_retry(1)),
+            )
+            .on(move |value: Numbered, _message: Message| {
+                let (healthy, seen) = (healthy.clone(), seen.clone());
+                async move {
+                    if value.n % 2 == 1 && !*healthy.lock().unwrap() {
+                        return Err(format!("cannot handle {}", value.n).into());
+                    }
+                    seen.lock().unwrap().push(value.n);
+                    Ok(())
+                }
+            })
+    };
+    let health = build().run_until_caught_up(store.clone()).await.unwrap();
+    assert_eq!(health.parked, 2, "1 and 3 are parked");
+    let parked = parked_messages(store.as_ref(), &category, "purger")
+        .await
+        .unwrap();
+    let positions: Vec<u64> = parked.iter().map(|e| e.parked_position).collect();
+    let unknown = purge_parked(store.as_ref(), &category, "purger", Some(&[99]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unknown, message_store::Error::InvalidOption { .. }),
+        "{unknown:?}"
+    );
+    let purged = purge_parked(store.as_ref(), &category, "purger", Some(&positions[..1]))
+        .await
+        .unwrap();
+    assert_eq!(purged, positions[..1]);
+    let parked = parked_messages(store.as_ref(), &category, "purger")
+        .await
+        .unwrap();
+    assert!(parked[0].purged && !parked[0].waiting());
+    assert!(parked[1].waiting(), "the other still waits");
+
+    *healthy.lock().unwrap() = true;
+    let report = build().replay_parked(store.as_ref()).await.unwrap();
+    assert_eq!(report.replayed, 1);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![0, 2, 3],
+        "1 was purged, 3 replayed"
+    );
+    let rest = purge_parked(store.as_ref(), &category, "purger", None)
+        .await
+        .unwrap();
+    assert!(rest.is_empty(), "nothing waits any more: {rest:?}");
 }
 
 #[derive(Deserialize)]
