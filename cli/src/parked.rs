@@ -181,20 +181,10 @@ fn summary(entry: &ParkedMessage) -> String {
 }
 
 fn record(entry: &ParkedMessage) -> serde_json::Value {
-    let message = &entry.message;
     json!({
         "parked_position": entry.parked_position,
         "state": state(entry),
         "parked_from": entry.parked_from,
-        "message": {
-            "id": message.id,
-            "stream_name": message.stream_name.as_str(),
-            "type": message.message_type,
-            "position": message.position,
-            "global_position": message.global_position,
-            "time": message.time,
-            "data": message.data.try_value().ok(),
-            "metadata": message.metadata.to_json(),
-        },
+        "message": crate::print::record(&entry.message),
     })
 }

@@ -91,29 +91,34 @@ pub(crate) async fn run(store: &PostgresStore, args: Args) -> Result<(), Failure
     }
 }
 
+/// A message as JSON; data another client stored beyond what this one can
+/// parse is `null`, with its text under `data_text`.
+pub(crate) fn record(message: &Message) -> serde_json::Value {
+    let (data, unreadable) = match message.data.try_value() {
+        Ok(value) => (value.clone(), None),
+        Err(unreadable) => (serde_json::Value::Null, Some(unreadable.text())),
+    };
+    let mut record = json!({
+        "id": message.id,
+        "stream_name": message.stream_name.as_str(),
+        "type": message.message_type,
+        "position": message.position,
+        "global_position": message.global_position,
+        "time": message.time,
+        "data": data,
+        "metadata": message.metadata.to_json(),
+    });
+    if let Some(text) = unreadable {
+        record["data_text"] = json!(text);
+    }
+    record
+}
+
 /// One message as a line: `global position  stream/position  type  data`,
 /// plus its metadata when it has any; or the whole message as JSON.
 fn line(out: &mut impl Write, message: &Message, json: bool) -> Result<(), Failure> {
     let text = if json {
-        let (data, unreadable) = match message.data.try_value() {
-            Ok(value) => (value.clone(), None),
-            Err(unreadable) => (serde_json::Value::Null, Some(unreadable.text())),
-        };
-        let mut record = json!({
-            "id": message.id,
-            "stream_name": message.stream_name.as_str(),
-            "type": message.message_type,
-            "position": message.position,
-            "global_position": message.global_position,
-            "time": message.time,
-            "data": data,
-            "metadata": message.metadata.to_json(),
-        });
-        if let Some(text) = unreadable {
-            // Stored by another client, beyond what this one can parse.
-            record["data_text"] = json!(text);
-        }
-        record.to_string()
+        record(message).to_string()
     } else {
         let data = match message.data.try_value() {
             Ok(value) => value.to_string(),
