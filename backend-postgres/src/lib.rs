@@ -54,6 +54,7 @@ pub use connect::DEFAULT_CONNECT_TIMEOUT;
 pub use error::PostgresError;
 pub use install::{InstallOptions, InstallOutcome, MAX_INDEXED_GROUP_SIZE};
 pub use notify::{ListenerHealth, CHANNEL as NOTIFY_CHANNEL};
+pub use rows::message_from_row;
 pub use sqlx;
 pub use unit::Within;
 

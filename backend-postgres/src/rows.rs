@@ -56,6 +56,23 @@ pub(crate) fn decode(row: &PgRow) -> Result<Message, PostgresError> {
     decode_with(row, Columns::Checked, None)
 }
 
+/// Decodes a row of one's own SQL into a [`Message`], as the store's reads
+/// do (data and metadata another client stored never fail it; see
+/// [`Message::check`]). Its first eight columns must be what Message DB's
+/// readers return, in their order and types: `id`, `stream_name` and
+/// `type` as text, `position` and `global_position` as bigint, `data` and
+/// `metadata` as text, `time` as timestamp. Columns after them are left
+/// for the caller. From the table itself that is
+/// `SELECT id::text, stream_name, type, position, global_position,
+/// data::text, metadata::text, time FROM message_store.messages`.
+///
+/// # Errors
+/// [`PostgresError::Decode`], naming the column, when one is missing or of
+/// another type, or holds no valid id, stream name or position.
+pub fn message_from_row(row: &PgRow) -> Result<Message, PostgresError> {
+    decode(row)
+}
+
 /// Decodes one row; `previous` is the stream name of the row before, shared
 /// when this row has the same (every row of a stream read does).
 fn decode_with(

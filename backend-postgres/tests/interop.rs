@@ -1,13 +1,16 @@
 //! Interoperability with plain Message DB SQL: what the store writes reads
 //! back through Message DB's functions, and what they wrote (any metadata
-//! shape) reads back through the store, on both schemas.
+//! shape) reads back through the store, and through `message_from_row` over
+//! one's own SQL, on both schemas.
 
 mod support;
 
 use message_store::{
-    Category, CategoryRead, ExpectedVersion, MessageStore, MessageStoreExt, Metadata, NewMessage,
+    Category, CategoryRead, ExpectedVersion, Message, MessageStore, MessageStoreExt, Metadata,
+    NewMessage,
 };
 use message_store_postgres::sqlx::{self, Row};
+use message_store_postgres::{message_from_row, PostgresError};
 use serde_json::json;
 use support::Variant;
 use uuid::Uuid;
@@ -168,6 +171,30 @@ async fn store_reads_what_plain_sql_wrote() {
         assert_eq!(
             all[3].metadata.other.get("causationMessagePosition"),
             Some(&json!("x"))
+        );
+
+        // Rows of one's own SQL over the table decode as the store's reads.
+        let rows = sqlx::query(
+            "SELECT id::text, stream_name, type, position, global_position, data::text,
+                    metadata::text, time, 'a column of the caller''s'
+             FROM message_store.messages WHERE stream_name = $1 ORDER BY position",
+        )
+        .bind(stream.as_str())
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let own: Vec<Message> = rows.iter().map(|r| message_from_row(r).unwrap()).collect();
+        assert_eq!(own, all, "{variant:?}");
+        let wrong = sqlx::query("SELECT id, stream_name FROM message_store.messages LIMIT 1")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                message_from_row(&wrong),
+                Err(PostgresError::Decode { column: "id", .. })
+            ),
+            "a uuid column where text is due names the column"
         );
     }
 }

@@ -12,9 +12,9 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use message_store::{BatchSize, Message, MessageStore, StreamName, StreamRead};
-use message_store_postgres::sqlx;
-use message_store_postgres::PostgresStore;
+use message_store::Message;
+use message_store_postgres::sqlx::{self, postgres::PgRow, Row};
+use message_store_postgres::{message_from_row, PostgresStore};
 use serde_json::json;
 
 use crate::style::Style;
@@ -45,12 +45,14 @@ pub(crate) struct Args {
     json: bool,
 }
 
-/// A message in the tree: where it is, and what caused it.
+/// The columns [`message_from_row`] reads, from `messages m`.
+const MESSAGE: &str = "m.id::text, m.stream_name, m.type, m.position, m.global_position,
+  m.data::text, m.metadata::text, m.time";
+
+/// A message in the tree, and what caused it.
 #[derive(Debug, Clone)]
 struct Node {
-    global_position: u64,
-    stream_name: String,
-    position: u64,
+    message: Message,
     cause: Option<u64>,
 }
 
@@ -65,25 +67,23 @@ pub(crate) async fn run(store: &PostgresStore, args: Args) -> Result<(), Failure
         (None, Some(name)) => (correlated(store, name).await?, None),
         (None, None) => unreachable!("clap requires one"),
     };
-    spinner.set_message(format!("reading {} messages", nodes.len()));
-    let mut messages = BTreeMap::new();
-    for node in &nodes {
-        messages.insert(node.global_position, read(store, node).await?);
-    }
     spinner.finish_and_clear();
+    let messages: BTreeMap<u64, &Message> = nodes
+        .iter()
+        .map(|n| (n.message.global_position, &n.message))
+        .collect();
     let mut out = std::io::stdout().lock();
     let style = Style::detect();
     let write = |out: &mut std::io::StdoutLock, line: String| {
         writeln!(out, "{line}").map_err(|e| Failure::command(format!("writing: {e}")))
     };
-    let present: std::collections::HashSet<u64> = nodes.iter().map(|n| n.global_position).collect();
     let mut children: BTreeMap<Option<u64>, Vec<u64>> = BTreeMap::new();
     for node in &nodes {
-        let parent = node.cause.filter(|c| present.contains(c));
+        let parent = node.cause.filter(|c| messages.contains_key(c));
         children
             .entry(parent)
             .or_default()
-            .push(node.global_position);
+            .push(node.message.global_position);
     }
     let mut stack: Vec<(u64, usize, String, bool)> = children
         .get(&None)
@@ -193,13 +193,13 @@ async fn first_cause(store: &PostgresStore, start: u64) -> Result<u64, Failure> 
 /// `root` and everything it caused, directly or not. A message's cause
 /// comes before it, so the walk ends even on metadata naming itself.
 async fn caused_by(store: &PostgresStore, root: u64) -> Result<Vec<Node>, Failure> {
-    let rows: Vec<(i64, String, i64, Option<i64>)> = sqlx::query_as(&format!(
+    let rows = sqlx::query(&format!(
         "WITH RECURSIVE down(global_position, cause) AS (
            SELECT global_position, NULL::bigint FROM message_store.messages WHERE global_position = $1
            UNION
            SELECT m.global_position, down.global_position FROM message_store.messages m
            JOIN down ON {CAUSE} = down.global_position AND m.global_position > down.global_position)
-         SELECT d.global_position, m.stream_name, m.position, d.cause
+         SELECT {MESSAGE}, d.cause
          FROM (SELECT * FROM down LIMIT {MOST}) d
          JOIN message_store.messages m ON m.global_position = d.global_position
          ORDER BY d.global_position"
@@ -208,7 +208,7 @@ async fn caused_by(store: &PostgresStore, root: u64) -> Result<Vec<Node>, Failur
     .fetch_all(store.pool())
     .await
     .map_err(|e| Failure::command(format!("finding what it caused: {e}")))?;
-    Ok(rows.into_iter().map(node).collect())
+    rows.iter().map(node).collect()
 }
 
 /// Every message correlated with `name` (a stream, or a category).
@@ -218,8 +218,8 @@ async fn correlated(store: &PostgresStore, name: &str) -> Result<Vec<Node>, Fail
     } else {
         "message_store.category(m.metadata ->> 'correlationStreamName') = $1"
     };
-    let rows: Vec<(i64, String, i64, Option<i64>)> = sqlx::query_as(&format!(
-        "SELECT m.global_position, m.stream_name, m.position,
+    let rows = sqlx::query(&format!(
+        "SELECT {MESSAGE},
                 CASE WHEN {CAUSE} BETWEEN 0 AND 9223372036854775807 THEN ({CAUSE})::bigint END
          FROM message_store.messages m
          WHERE jsonb_typeof(m.metadata) = 'object' AND {matches}
@@ -234,28 +234,16 @@ async fn correlated(store: &PostgresStore, name: &str) -> Result<Vec<Node>, Fail
             "no message is correlated with {name} (its metadata's correlationStreamName)"
         )));
     }
-    Ok(rows.into_iter().map(node).collect())
+    rows.iter().map(node).collect()
 }
 
-fn node((global_position, stream_name, position, cause): (i64, String, i64, Option<i64>)) -> Node {
-    Node {
-        global_position: u64::try_from(global_position).unwrap_or(0),
-        stream_name,
-        position: u64::try_from(position).unwrap_or(0),
+/// A row of [`MESSAGE`] and the cause's global position.
+fn node(row: &PgRow) -> Result<Node, Failure> {
+    let unreadable = |e: String| Failure::command(format!("reading a message of the tree: {e}"));
+    let message = message_from_row(row).map_err(|e| unreadable(e.to_string()))?;
+    let cause: Option<i64> = row.try_get(8).map_err(|e| unreadable(e.to_string()))?;
+    Ok(Node {
+        message,
         cause: cause.and_then(|c| u64::try_from(c).ok()),
-    }
-}
-
-/// The whole message, read through the store.
-async fn read(store: &PostgresStore, node: &Node) -> Result<Message, Failure> {
-    let stream = StreamName::new(node.stream_name.as_str())?;
-    let read = StreamRead::new()
-        .with_position(node.position)
-        .with_batch_size(BatchSize::Limit(1));
-    store
-        .read_stream(&stream, read)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Failure::command(format!("{stream}/{} vanished", node.position)))
+    })
 }
