@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use message_store::{Category, MessageStoreExt};
-use message_store_consumer::{parked_messages, purge_parked, ParkedMessage};
+use message_store_consumer::{parked_messages, parked_to_purge, purge_parked, ParkedMessage};
 use message_store_postgres::PostgresStore;
 use serde_json::json;
 
@@ -102,20 +102,8 @@ pub(crate) async fn run(store: &PostgresStore, command: Command) -> Result<(), F
         } => {
             let asked = (!parked_positions.is_empty()).then_some(parked_positions.as_slice());
             if dry_run {
-                if let Some(unknown) = asked
-                    .into_iter()
-                    .flatten()
-                    .find(|p| !parked.iter().any(|e| e.parked_position == **p))
-                {
-                    return Err(Failure::command(format!(
-                        "no parked message at position {unknown}"
-                    )));
-                }
-                for entry in parked
-                    .iter()
-                    .filter(|e| e.waiting() && asked.is_none_or(|a| a.contains(&e.parked_position)))
-                {
-                    write(format!("would purge {}", summary(entry)))?;
+                for entry in parked_to_purge(store, &category, &consumer, asked).await? {
+                    write(format!("would purge {}", summary(&entry)))?;
                 }
                 return Ok(());
             }

@@ -23,7 +23,7 @@
 //!   [`Error::HandlerFailed`] or parks the message
 //!   in `{category}:parked-{id}` and goes on ([`FailurePolicy`]). Parked
 //!   messages can be listed ([`parked_messages`]), replayed
-//!   ([`Consumer::replay_parked`]) or purged ([`purge_parked`]).
+//!   ([`Consumer::replay_parked`]) or purged ([`purge_parked`], [`parked_to_purge`] for a dry run).
 //! * Backend failures (a dropped connection) are retried forever with
 //!   back-off; the consumer resumes where it was.
 //! * [`ConsumerHandle::shutdown`] finishes the message in flight and records
@@ -177,8 +177,8 @@ pub use handle::{ConsumerHandle, ConsumerHealth};
 pub use handlers::{HandlerError, HandlerFuture, HandlerPanicked, HandlerResult, HandlerTimedOut};
 pub use options::{ConsumerOptions, FailurePolicy, RetryPolicy, DEFAULT_SHUTDOWN_DEADLINE};
 pub use parked::{
-    is_replay, parked_messages, purge_parked, ParkedFrom, ParkedMessage, PARKED_FROM, PURGED,
-    REPLAYED,
+    is_replay, parked_messages, parked_to_purge, purge_parked, ParkedFrom, ParkedMessage,
+    PARKED_FROM, PURGED, REPLAYED,
 };
 
 pub use error::{Error, ErrorKind, Result};

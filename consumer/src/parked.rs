@@ -252,18 +252,16 @@ pub(crate) async fn mark_replayed(
         .map(|_| ())
 }
 
-/// Purges the parked messages at `parked_positions` (all waiting ones when
-/// `None`) of the consumer `consumer_id` of `category`: each gets a marker
-/// in the parked stream, so it is no longer listed as waiting and never
-/// replayed. Returns the positions purged now (those already replayed or
-/// purged are left as they are); a position that holds no parked message is
-/// an [`Error::InvalidOption`] and purges nothing.
-pub async fn purge_parked(
+/// The parked messages [`purge_parked`] would purge now, given the same
+/// arguments, purging nothing: those still waiting at `parked_positions`
+/// (all waiting ones when `None`), oldest first. A position that holds no
+/// parked message is an [`Error::InvalidOption`].
+pub async fn parked_to_purge(
     store: &(impl MessageStore + ?Sized),
     category: &Category,
     consumer_id: &str,
     parked_positions: Option<&[u64]>,
-) -> Result<Vec<u64>> {
+) -> Result<Vec<ParkedMessage>> {
     let stream = category.parked_stream(consumer_id)?;
     let parked = parked_messages(store, category, consumer_id).await?;
     if let Some(asked) = parked_positions {
@@ -277,11 +275,31 @@ pub async fn purge_parked(
             });
         }
     }
-    let chosen: Vec<u64> = parked
+    Ok(parked
+        .into_iter()
+        .filter(|e| {
+            e.waiting() && parked_positions.is_none_or(|asked| asked.contains(&e.parked_position))
+        })
+        .collect())
+}
+
+/// Purges the parked messages at `parked_positions` (all waiting ones when
+/// `None`) of the consumer `consumer_id` of `category`: each gets a marker
+/// in the parked stream, so it is no longer listed as waiting and never
+/// replayed. Returns the positions purged now (those already replayed or
+/// purged are left as they are; [`parked_to_purge`] says which those would
+/// be); a position that holds no parked message is an
+/// [`Error::InvalidOption`] and purges nothing.
+pub async fn purge_parked(
+    store: &(impl MessageStore + ?Sized),
+    category: &Category,
+    consumer_id: &str,
+    parked_positions: Option<&[u64]>,
+) -> Result<Vec<u64>> {
+    let chosen: Vec<u64> = parked_to_purge(store, category, consumer_id, parked_positions)
+        .await?
         .iter()
-        .filter(|e| e.waiting())
         .map(|e| e.parked_position)
-        .filter(|p| parked_positions.is_none_or(|asked| asked.contains(p)))
         .collect();
     if chosen.is_empty() {
         return Ok(chosen);
@@ -290,6 +308,7 @@ pub async fn purge_parked(
         .iter()
         .map(|&parked_position| NewMessage::from_data(PURGED, &Replayed { parked_position }))
         .collect::<Result<Vec<_>>>()?;
+    let stream = category.parked_stream(consumer_id)?;
     store.write(&stream, markers, ExpectedVersion::Any).await?;
     Ok(chosen)
 }

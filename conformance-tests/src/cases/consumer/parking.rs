@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use message_store::{ExpectedVersion, Message, MessageStore, TypedMessage};
-use message_store_consumer::{is_replay, parked_messages, purge_parked, Consumer, FailurePolicy};
+use message_store_consumer::{
+    is_replay, parked_messages, parked_to_purge, purge_parked, Consumer, FailurePolicy,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -125,10 +127,22 @@ pub async fn purged_parked_messages_are_never_replayed(store: Arc<dyn MessageSto
         matches!(unknown, message_store::Error::InvalidOption { .. }),
         "{unknown:?}"
     );
+    let would = parked_to_purge(store.as_ref(), &category, "purger", None)
+        .await
+        .unwrap();
+    assert_eq!(would, parked, "a dry run names every waiting message");
     let purged = purge_parked(store.as_ref(), &category, "purger", Some(&positions[..1]))
         .await
         .unwrap();
     assert_eq!(purged, positions[..1]);
+    let would = parked_to_purge(store.as_ref(), &category, "purger", Some(&positions))
+        .await
+        .unwrap();
+    assert_eq!(
+        would.iter().map(|e| e.parked_position).collect::<Vec<_>>(),
+        positions[1..],
+        "a purged message would not be purged again"
+    );
     let parked = parked_messages(store.as_ref(), &category, "purger")
         .await
         .unwrap();
