@@ -6,7 +6,7 @@
 //! makes the exit code 1.
 //!
 //! This module runs the checks and reports them; [`schema`] checks the
-//! schema's objects, [`privileges`] what a role may do.
+//! schema's objects, [`mod@privileges`] what a role may do.
 
 mod privileges;
 mod schema;
