@@ -145,6 +145,7 @@ macro_rules! __suite {
             a_decorated_store_passes_wake_ups_on,
             store_calls_and_handled_messages_are_traced,
             store_calls_and_handled_messages_are_metered,
+            the_lag_gauge_follows_a_consumer_and_each_fleet_bucket,
             consumer_killed_before_recording_loses_nothing,
             exactly_once_handlers_apply_each_message_once_across_kills,
             a_stale_exactly_once_consumer_commits_nothing,

@@ -1,5 +1,5 @@
 //! Captures metrics for the metrics case: a process-wide debugging
-//! recorder (spawned consumer tasks report too), read back as totals by
+//! recorder (spawned consumer tasks report too), read back as totals (a gauge: its last value) by
 //! metric name and `messaging.destination.name` label.
 
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -37,6 +37,8 @@ pub struct Captured {
     pub counter: Option<u64>,
     /// How many values a histogram took.
     pub samples: usize,
+    /// A gauge's last value other than 0 (see [`of`]).
+    pub gauge: Option<f64>,
 }
 
 impl Captured {
@@ -51,7 +53,8 @@ impl Captured {
 
 /// Every metric whose `messaging.destination.name` is `destination`, as
 /// totals since the recorder was installed. (A snapshot takes the values
-/// it reads, every test's, so they are kept here for all.)
+/// it reads, every test's, so they are kept here for all; it also resets
+/// gauges, so a gauge's 0 is not seen.)
 pub fn of(destination: &str) -> Vec<Captured> {
     static TOTALS: Mutex<Vec<Captured>> = Mutex::new(Vec::new());
     let Some(snapshotter) = snapshotter() else {
@@ -76,6 +79,7 @@ pub fn of(destination: &str) -> Vec<Captured> {
                     labels,
                     counter: None,
                     samples: 0,
+                    gauge: None,
                 });
                 totals.len() - 1
             }
@@ -84,6 +88,12 @@ pub fn of(destination: &str) -> Vec<Captured> {
         match value {
             DebugValue::Counter(count) => *total.counter.get_or_insert(0) += count,
             DebugValue::Histogram(values) => total.samples += values.len(),
+            // The debugging recorder's snapshot resets a gauge to 0, so a
+            // 0 reads as "not set since the last snapshot" and keeps the
+            // value before (a gauge set to 0 is not seen here).
+            DebugValue::Gauge(value) if value.into_inner() != 0.0 => {
+                total.gauge = Some(value.into_inner());
+            }
             DebugValue::Gauge(_) => {}
         }
     }

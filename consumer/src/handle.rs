@@ -3,7 +3,6 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -43,7 +42,7 @@ pub struct ConsumerHealth {
 impl ConsumerHealth {
     /// The first global position the consumer has not dealt with: past the
     /// position it reads next and past whatever it handled.
-    fn first_unhandled(&self) -> u64 {
+    pub(crate) fn first_unhandled(&self) -> u64 {
         self.last_handled
             .map_or(self.position, |last| self.position.max(last + 1))
     }
@@ -228,7 +227,7 @@ impl ConsumerHandle {
     /// it is cheap for a consumer near the head and costs a read of the
     /// backlog otherwise: poll it as often as a backlog may be read.
     pub async fn lag(&self) -> Result<u64> {
-        lag(
+        crate::lag::lag(
             self.store.as_ref(),
             &self.category,
             &self.read,
@@ -236,30 +235,4 @@ impl ConsumerHandle {
         )
         .await
     }
-}
-
-/// How many messages a consumer reading with `read`, at `health`, would
-/// still handle up to the category's head now.
-pub(crate) async fn lag(
-    store: &dyn MessageStore,
-    category: &Category,
-    read: &SubscribeOptions,
-    health: &ConsumerHealth,
-) -> Result<u64> {
-    let Some(head) = store.category_head(category).await? else {
-        return Ok(0);
-    };
-    let from = health.first_unhandled();
-    if from > head {
-        return Ok(0);
-    }
-    let mut ahead = store.category_messages(category, read.category_read(from));
-    let mut count = 0;
-    while let Some(message) = ahead.next().await {
-        if message?.global_position > head {
-            break;
-        }
-        count += 1;
-    }
-    Ok(count)
 }

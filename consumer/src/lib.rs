@@ -162,6 +162,7 @@ pub mod fleet;
 mod group;
 mod handle;
 mod handlers;
+mod lag;
 mod live;
 mod options;
 mod parked;

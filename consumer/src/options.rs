@@ -127,6 +127,8 @@ pub struct ConsumerOptions {
     pub(crate) standby: bool,
     pub(crate) lease_duration: Duration,
     pub(crate) instance_id: Option<String>,
+    pub(crate) lag_interval: Duration,
+    pub(crate) lag_exact_up_to: u64,
 }
 
 /// The default [`ConsumerOptions::shutdown_deadline`]: 25 s, inside the 30 s
@@ -146,6 +148,8 @@ impl Default for ConsumerOptions {
             standby: true,
             lease_duration: crate::fleet::DEFAULT_LEASE_DURATION,
             instance_id: None,
+            lag_interval: Duration::from_secs(10),
+            lag_exact_up_to: 10_000,
         }
     }
 }
@@ -244,6 +248,37 @@ impl ConsumerOptions {
         self
     }
 
+    /// How often the consumer samples its lag for the
+    /// [`LAG`](message_store::backend::meter::LAG) gauge (default 10 s),
+    /// while metrics are [enabled](message_store::backend::meter::enable).
+    /// A sample reads the category from the first message not handled yet,
+    /// up to [`with_lag_exact_up_to`](Self::with_lag_exact_up_to) messages:
+    /// two short queries when caught up.
+    pub fn with_lag_interval(mut self, interval: Duration) -> Self {
+        self.lag_interval = interval;
+        self
+    }
+
+    /// How many messages a lag sample counts one by one (default 10,000).
+    /// A longer backlog is estimated from what was counted: the share of
+    /// the global positions counted that were this consumer's, carried on
+    /// to the category's head. That is exact when the category is written
+    /// at an even mix with the rest of the store, and close otherwise.
+    pub fn with_lag_exact_up_to(mut self, messages: u64) -> Self {
+        self.lag_exact_up_to = messages;
+        self
+    }
+
+    /// How often the lag gauge is sampled.
+    pub fn lag_interval(&self) -> Duration {
+        self.lag_interval
+    }
+
+    /// How many messages a lag sample counts before it estimates.
+    pub fn lag_exact_up_to(&self) -> u64 {
+        self.lag_exact_up_to
+    }
+
     /// The instance id under the standby lease, if one was set.
     pub fn instance_id(&self) -> Option<&str> {
         self.instance_id.as_deref()
@@ -321,6 +356,12 @@ impl ConsumerOptions {
         }
         if self.shutdown_deadline.is_zero() {
             return Err(invalid("shutdown_deadline", "must be longer than zero"));
+        }
+        if self.lag_interval.is_zero() {
+            return Err(invalid("lag_interval", "must be longer than zero"));
+        }
+        if self.lag_exact_up_to == 0 {
+            return Err(invalid("lag_exact_up_to", "must be at least 1 message"));
         }
         self.standby_fleet().validate()?;
         if self.on_failure == FailurePolicy::Park && self.subscription.consumer_id().is_none() {

@@ -102,7 +102,7 @@ impl Runner {
         };
         let (result, mut cut) = tokio::select! {
             biased;
-            result = self.consume() => (result, false),
+            result = crate::lag::while_sampling(self.lag_sampler(), self.consume()) => (result, false),
             () = grace => (Ok(()), true),
         };
         let abandoned = self.health().in_flight;

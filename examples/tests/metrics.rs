@@ -64,6 +64,8 @@ fn the_metrics_example_serves_prometheus_text() {
         "messaging_client_sent_messages{messaging_system=\"message_db\",message_store_backend=\"memory\",messaging_destination_name=\"account\"} 100",
         "message_store_consumer_retries{messaging_system=\"message_db\",messaging_destination_name=\"account\",messaging_consumer_group_name=\"balances\"} 1",
         "messaging_process_duration_count{messaging_system=\"message_db\",messaging_destination_name=\"account\",messaging_consumer_group_name=\"balances\"} 100",
+        "# TYPE message_store_consumer_lag gauge",
+        "message_store_consumer_lag{messaging_system=\"message_db\",messaging_destination_name=\"account\",messaging_consumer_group_name=\"balances\"} 0",
         "message_store_fleet_lease_changes{messaging_system=\"message_db\",messaging_destination_name=\"account\",messaging_consumer_group_name=\"balances\",kind=\"claim\"} 1",
     ] {
         assert!(body.contains(expected), "missing `{expected}` in:\n{body}");

@@ -1,4 +1,5 @@
-//! A consumer's lag: the messages it would still handle, with its filters.
+//! A consumer's lag: the messages it would still handle, with its filters,
+//! as its handle counts it and as its lag gauge reports it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -127,4 +128,100 @@ pub async fn lag_counts_only_the_messages_a_correlation_consumer_handles(
         "caught up before the uncorrelated tail"
     );
     handle.shutdown().await.unwrap();
+}
+
+/// With metrics on, a consumer samples its lag into the lag gauge: held at
+/// its first of 12 messages it reports 12, held at its sixth 7. Each
+/// bucket of a two-bucket fleet reports its own share, labelled with the
+/// bucket.
+pub async fn the_lag_gauge_follows_a_consumer_and_each_fleet_bucket(store: Arc<dyn MessageStore>) {
+    use message_store::backend::meter;
+    use message_store_consumer::fleet::FleetOptions;
+
+    assert!(
+        crate::meters::start(),
+        "another global metrics recorder is installed in this test binary"
+    );
+    let category = unique_category("account");
+    for id in 0..12 {
+        store
+            .write(
+                &stream(&category, &id.to_string()),
+                batch(0, 1),
+                ExpectedVersion::Any,
+            )
+            .await
+            .unwrap();
+    }
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let consumer = |id: &str| {
+        let gate = gate.clone();
+        let subscription = SubscribeOptions::new()
+            .with_consumer_id(id)
+            .with_poll_interval(Duration::from_millis(10));
+        Consumer::new(category.clone())
+            .with_options(
+                ConsumerOptions::new()
+                    .with_subscription(subscription)
+                    .with_lag_interval(Duration::from_millis(20))
+                    .with_lease_duration(Duration::from_millis(300)),
+            )
+            .on_any(move |_message: Message| {
+                let gate = gate.clone();
+                async move {
+                    gate.acquire().await.unwrap().forget();
+                    HandlerResult::Ok(())
+                }
+            })
+    };
+    let gauge = |bucket: Option<&str>| {
+        crate::meters::of(category.as_str())
+            .iter()
+            .find(|m| m.name == meter::LAG && m.label("message_store.consumer.bucket") == bucket)
+            .and_then(|m| m.gauge)
+    };
+
+    let single = consumer("single").start(store.clone()).await.unwrap();
+    wait_until("the gauge reads 12 while the first is held", || {
+        gauge(None) == Some(12.0)
+    })
+    .await;
+    assert_eq!(lag(&single).await, 12, "the handle counts the same");
+    gate.add_permits(5);
+    wait_until("the gauge reads 7 while the sixth is held", || {
+        gauge(None) == Some(7.0)
+    })
+    .await;
+    assert_eq!(lag(&single).await, 7, "the handle counts the same");
+    gate.add_permits(7);
+    single.caught_up().await.unwrap();
+    single.shutdown().await.unwrap();
+
+    let share = |bucket: u32| {
+        let group = ConsumerGroup::new(bucket, 2).unwrap();
+        (0..12)
+            .filter(|id| group.contains(stream(&category, &id.to_string()).as_str()))
+            .count() as f64
+    };
+    let (first, second) = (share(0), share(1));
+    assert_eq!(first + second, 12.0);
+    let fleet = consumer("fleet")
+        .start_fleet(
+            store.clone(),
+            FleetOptions::new()
+                .with_buckets(2)
+                .with_lease_duration(Duration::from_millis(300)),
+        )
+        .await
+        .unwrap();
+    wait_until("each bucket's gauge reads its share", || {
+        gauge(Some("0")) == Some(first) && gauge(Some("1")) == Some(second)
+    })
+    .await;
+    gate.add_permits(12);
+    wait_until("the fleet handled all twelve", || {
+        fleet.health().handled == 12
+    })
+    .await;
+    fleet.shutdown().await.unwrap();
 }

@@ -203,9 +203,8 @@ impl FleetHandle {
         let mut lags = BTreeMap::new();
         for (bucket, health) in self.health().buckets {
             let read = &self.reads[bucket as usize];
-            let lag =
-                crate::handle::lag(self.store.as_ref(), &self.category, read, &health.consumer)
-                    .await?;
+            let lag = crate::lag::lag(self.store.as_ref(), &self.category, read, &health.consumer)
+                .await?;
             lags.insert(bucket, lag);
         }
         Ok(lags)

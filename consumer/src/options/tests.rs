@@ -41,6 +41,11 @@ fn invalid_options_are_refused_by_validate() {
             base.clone().with_shutdown_deadline(Duration::ZERO),
         ),
         (
+            "lag_interval",
+            base.clone().with_lag_interval(Duration::ZERO),
+        ),
+        ("lag_exact_up_to", base.clone().with_lag_exact_up_to(0)),
+        (
             "consumer_id",
             ConsumerOptions::new().with_failure_policy(FailurePolicy::Park),
         ),

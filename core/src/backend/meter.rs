@@ -16,7 +16,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
 
 use crate::backend::trace::SYSTEM;
 use crate::error::Error;
@@ -38,6 +40,10 @@ pub const BACKEND_FAILURES: &str = "message_store.backend.failures";
 pub const LISTENER_RECONNECTS: &str = "message_store.listener.reconnects";
 /// Fleet lease changes (`kind`: claim, takeover, release, loss), per consumer.
 pub const LEASE_CHANGES: &str = "message_store.fleet.lease_changes";
+/// How many messages a consumer would still handle (a gauge), sampled by
+/// the consumer itself; a fleet's buckets (consumer-group members) each
+/// report theirs, labelled `message_store.consumer.bucket`.
+pub const LAG: &str = "message_store.consumer.lag";
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -70,6 +76,11 @@ pub fn enable() {
         "Times the LISTEN connection was re-established"
     );
     describe_counter!(LEASE_CHANGES, Unit::Count, "Fleet lease changes, by kind");
+    describe_gauge!(
+        LAG,
+        Unit::Count,
+        "Messages a consumer (or fleet bucket) would still handle"
+    );
 }
 
 /// True once [`enable`] was called.
@@ -190,6 +201,22 @@ impl ConsumerMeters {
         }
     }
 
+    /// The lag gauge of this consumer, or of its consumer-group member
+    /// `bucket`; `None` while reporting was off when these were registered.
+    pub fn lag(&self, bucket: Option<u32>) -> Option<LagGauge> {
+        if self.labels.is_empty() {
+            return None;
+        }
+        let mut labels = self.labels.clone();
+        if let Some(bucket) = bucket {
+            labels.push(metrics::Label::new(
+                "message_store.consumer.bucket",
+                bucket.to_string(),
+            ));
+        }
+        Some(LagGauge(gauge!(LAG, labels.iter())))
+    }
+
     /// Counts a fleet lease change of `kind` (claim, takeover, release, loss).
     pub fn lease_changed(&self, kind: &'static str) {
         if self.labels.is_empty() {
@@ -198,5 +225,23 @@ impl ConsumerMeters {
         let mut labels = self.labels.clone();
         labels.push(metrics::Label::new("kind", kind));
         counter!(LEASE_CHANGES, labels.iter()).increment(1);
+    }
+}
+
+/// A consumer's [`LAG`] gauge.
+#[derive(Clone)]
+pub struct LagGauge(metrics::Gauge);
+
+impl std::fmt::Debug for LagGauge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LagGauge")
+    }
+}
+
+impl LagGauge {
+    /// Reports `messages` as the consumer's lag now.
+    pub fn set(&self, messages: u64) {
+        #[allow(clippy::cast_precision_loss)] // exact below 2^53 messages
+        self.0.set(messages as f64);
     }
 }
