@@ -27,7 +27,7 @@ const CATEGORIES: &str = "WITH RECURSIVE categories(category) AS (
             WHERE message_store.category(stream_name) > c.category
             ORDER BY message_store.category(stream_name) LIMIT 1)
     FROM categories c WHERE c.category IS NOT NULL)
-  SELECT category FROM categories WHERE category LIKE '%:position'";
+  SELECT category FROM categories WHERE category LIKE '%:%position%'";
 
 const STREAMS: &str = "SELECT DISTINCT stream_name FROM message_store.messages
   WHERE message_store.category(stream_name) = $1 ORDER BY stream_name";
@@ -64,7 +64,9 @@ pub(crate) async fn run(store: &PostgresStore, args: Args) -> Result<(), Failure
         .map_err(sql)?;
     let mut streams = Vec::new();
     for position_category in position_categories {
-        let category = position_category.trim_end_matches(":position");
+        let Some(category) = consumed_category(&position_category) else {
+            continue;
+        };
         if args
             .category
             .as_deref()
@@ -126,6 +128,24 @@ pub(crate) async fn run(store: &PostgresStore, args: Args) -> Result<(), Failure
     Ok(())
 }
 
+/// The category whose consumers record their positions in
+/// `position_category`, if it is a position category: Eventide's naming
+/// adds the type `position` to the category's, so `account:position` is
+/// `account`'s and `account:command+position` is `account:command`'s.
+fn consumed_category(position_category: &str) -> Option<String> {
+    let (entity, types) = position_category.split_once(':')?;
+    let types: Vec<&str> = types.split('+').collect();
+    if !types.contains(&"position") {
+        return None;
+    }
+    let rest: Vec<&str> = types.into_iter().filter(|t| *t != "position").collect();
+    Some(if rest.is_empty() {
+        entity.to_owned()
+    } else {
+        format!("{entity}:{}", rest.join("+"))
+    })
+}
+
 /// What one position stream says of its consumer.
 async fn consumer(
     store: &PostgresStore,
@@ -166,4 +186,24 @@ async fn consumer(
         parked,
         updated,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::consumed_category;
+
+    #[test]
+    fn position_categories_name_the_category_consumed() {
+        assert_eq!(
+            consumed_category("account:position").as_deref(),
+            Some("account")
+        );
+        assert_eq!(
+            consumed_category("account:command+position").as_deref(),
+            Some("account:command")
+        );
+        assert_eq!(consumed_category("account:command"), None);
+        assert_eq!(consumed_category("account:positions"), None);
+        assert_eq!(consumed_category("position"), None, "an entity, no types");
+    }
 }

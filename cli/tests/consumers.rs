@@ -1,6 +1,7 @@
 //! `message-store consumers` end to end, as a process: a consumer found
 //! through its position stream, with its position, lag, parked messages
-//! and last update, as a table and as JSON.
+//! and last update, as a table and as JSON, also for a category with a
+//! type (its position stream is `{category}+position-{id}`).
 
 mod support;
 
@@ -94,4 +95,40 @@ async fn consumers_lists_position_lag_and_parked() {
         1,
         "only the header for a category without consumers"
     );
+
+    // A category with a type (`account:command`) records its positions
+    // in `account:command+position-{id}`, as Eventide names it.
+    let commands = Category::new("account:command").unwrap();
+    store
+        .write(
+            &commands.stream("1").unwrap(),
+            vec![NewMessage::new("Deposit", json!({}))],
+            ExpectedVersion::Any,
+        )
+        .await
+        .unwrap();
+    let handled = Consumer::new(commands.clone())
+        .with_options(
+            ConsumerOptions::new()
+                .with_subscription(SubscribeOptions::new().with_consumer_id("handler")),
+        )
+        .on_any(|_: Message| async { HandlerResult::Ok(()) })
+        .run_until_caught_up(store.clone())
+        .await
+        .unwrap();
+    let typed = stdout_lines(&cli(
+        &db.url,
+        &["consumers", "--category", "account:command"],
+    ));
+    assert_eq!(typed.len(), 2, "{typed:?}");
+    assert!(
+        typed[1].starts_with(&format!(
+            "handler  account:command  {}  0  0  ",
+            handled.committed.unwrap()
+        )),
+        "{}",
+        typed[1]
+    );
+    let all = stdout_lines(&cli(&db.url, &["consumers"]));
+    assert_eq!(all.len(), 3, "both consumers: {all:?}");
 }
