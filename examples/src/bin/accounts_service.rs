@@ -7,7 +7,9 @@
 //! the memory store: it sends some commands, waits until the projection has
 //! caught up, prints it and shuts down gracefully. With `DATABASE_URL` set it
 //! runs on PostgreSQL (a database with Message DB). With `--serve` it keeps
-//! running until Ctrl-C, then shuts both consumers down gracefully.
+//! running until Ctrl-C, then shuts both consumers down gracefully. On
+//! PostgreSQL each run uses categories of its own (`account{run id}`);
+//! `--run-id ID` picks them, so a later run serves an earlier one's.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -296,10 +298,18 @@ fn uuid_suffix() -> String {
 
 #[tokio::main]
 async fn main() -> message_store_consumer::Result<()> {
-    let serve = std::env::args().any(|a| a == "--serve");
+    let args: Vec<String> = std::env::args().collect();
+    let serve = args.iter().any(|a| a == "--serve");
+    let given = args
+        .iter()
+        .position(|a| a == "--run-id")
+        .and_then(|at| args.get(at + 1).cloned());
     let (store, run_id): (Arc<dyn MessageStore>, String) = match std::env::var("DATABASE_URL") {
-        Ok(url) => (Arc::new(PostgresStore::connect(&url).await?), uuid_suffix()),
-        Err(_) => (Arc::new(MemoryStore::new()), String::new()),
+        Ok(url) => (
+            Arc::new(PostgresStore::connect(&url).await?),
+            given.unwrap_or_else(uuid_suffix),
+        ),
+        Err(_) => (Arc::new(MemoryStore::new()), given.unwrap_or_default()),
     };
     let commands = Category::new(format!("account{run_id}:command"))?;
     let accounts = Category::new(format!("account{run_id}"))?;
