@@ -98,11 +98,12 @@ impl From<message_store::Error> for Failure {
                 3,
                 "; check the URL, and that PostgreSQL runs and accepts this role",
             ),
-            Some(
-                PostgresError::MissingMessageDb { .. }
-                | PostgresError::UnsupportedVersion { .. }
-                | PostgresError::SearchPath { .. },
-            ) => (3, ""),
+            Some(PostgresError::MissingMessageDb { .. }) => {
+                (3, "; from here: `message-store install`")
+            }
+            Some(PostgresError::UnsupportedVersion { .. } | PostgresError::SearchPath { .. }) => {
+                (3, "")
+            }
             _ => (1, ""),
         };
         Failure {

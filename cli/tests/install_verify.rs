@@ -47,6 +47,19 @@ async fn install_then_verify_our_schema_and_its_faults() {
     let none = cli(&db.url, &["verify"]);
     assert_eq!(none.status.code(), Some(3), "no schema yet");
     assert!(String::from_utf8_lossy(&none.stderr).contains("message-store install"));
+    for args in [
+        vec!["print", "account"],
+        vec!["consumers"],
+        vec!["trace", "1"],
+    ] {
+        let output = cli(&db.url, &args);
+        assert_eq!(output.status.code(), Some(3), "{args:?}: no Message DB");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("`message-store install`"),
+            "{args:?}: {stderr}"
+        );
+    }
 
     let installed = stdout_lines(&cli(
         &db.url,
