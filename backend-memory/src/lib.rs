@@ -319,4 +319,8 @@ impl MessageStore for MemoryStore {
     fn wakes_subscriptions_on_write(&self) -> bool {
         true
     }
+
+    fn wake_ups_live(&self) -> bool {
+        true // every commit sends them, in process
+    }
 }

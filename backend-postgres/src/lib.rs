@@ -366,6 +366,13 @@ impl MessageStore for PostgresStore {
         self.has_notifications()
     }
 
+    fn wake_ups_live(&self) -> bool {
+        self.inner
+            .notifier
+            .as_ref()
+            .is_some_and(|notifier| notifier.health().connected)
+    }
+
     // The paged reads fetch rows and decode them apart, so the request for
     // the next page goes out before this one is decoded: the server reads
     // page k+1 while page k is decoded.

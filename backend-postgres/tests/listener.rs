@@ -112,6 +112,10 @@ fn the_listener_restarts_after_its_runtime_ends() {
     drop(first);
     let health = store.listener_health().unwrap();
     assert!(!health.connected, "its task is gone: {health:?}");
+    assert!(
+        !store.wake_ups_live(),
+        "without a listener, subscriptions poll"
+    );
     assert_eq!(health.starts, 1);
 
     runtime().block_on(async {
@@ -142,6 +146,10 @@ async fn subscription_wakes_after_the_listener_connection_is_killed() {
         store.listener_health().unwrap().connected
     })
     .await;
+    assert!(
+        store.wake_ups_live(),
+        "a connected listener delivers wake-ups"
+    );
     assert_eq!(
         support::kill(&tag, "LISTEN%").await,
         1,

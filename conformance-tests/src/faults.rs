@@ -17,7 +17,7 @@ use tokio::sync::watch;
 mod unit;
 
 /// The operations a fault can target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
     /// `write`.
     Write,
@@ -70,6 +70,10 @@ pub struct FailingStore {
     inner: Arc<dyn MessageStore>,
     faults: Arc<Mutex<Faults>>,
     injected: Arc<AtomicU64>,
+    /// True once [`FailingStore::silence_wake_ups`] was called.
+    silenced: Arc<std::sync::atomic::AtomicBool>,
+    /// How many calls of each operation reached this store.
+    calls: Arc<Mutex<std::collections::HashMap<Operation, u64>>>,
     /// True while every call waits (see [`FailingStore::pause`]).
     paused: Arc<watch::Sender<bool>>,
 }
@@ -81,6 +85,8 @@ impl FailingStore {
             inner,
             faults: Arc::default(),
             injected: Arc::default(),
+            calls: Arc::default(),
+            silenced: Arc::default(),
             paused: Arc::new(watch::channel(false).0),
         }
     }
@@ -161,7 +167,27 @@ impl FailingStore {
         self.injected.load(Ordering::SeqCst)
     }
 
+    /// From now on this store reports its wake-ups as not live
+    /// ([`MessageStore::wake_ups_live`]), as a store whose LISTEN connection
+    /// is down: its subscriptions must poll at their poll interval.
+    pub fn silence_wake_ups(&self) {
+        self.silenced.store(true, Ordering::SeqCst);
+    }
+
+    /// How many calls of `operation` were made through this store so far
+    /// (a subscription's reads included).
+    pub fn calls(&self, operation: Operation) -> u64 {
+        let calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        calls.get(&operation).copied().unwrap_or(0)
+    }
+
     async fn check(&self, operation: Operation) -> Result<()> {
+        *self
+            .calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(operation)
+            .or_default() += 1;
         let mut paused = self.paused.subscribe();
         // The sender lives as long as this store, so this cannot fail.
         let _ = paused.wait_for(|paused| !paused).await;
@@ -283,5 +309,9 @@ impl MessageStore for FailingStore {
 
     fn wakes_subscriptions_on_write(&self) -> bool {
         self.inner.wakes_subscriptions_on_write()
+    }
+
+    fn wake_ups_live(&self) -> bool {
+        !self.silenced.load(Ordering::SeqCst) && self.inner.wake_ups_live()
     }
 }

@@ -143,6 +143,8 @@ macro_rules! __suite {
 
         $crate::__stamp_owned_cases!($factory, $get;
             a_decorated_store_passes_wake_ups_on,
+            an_idle_subscription_reads_only_when_woken_while_wake_ups_are_live,
+            a_quiet_category_is_polled_less_and_less_with_an_idle_backoff,
             store_calls_and_handled_messages_are_traced,
             store_calls_and_handled_messages_are_metered,
             the_lag_gauge_follows_a_consumer_and_each_fleet_bucket,

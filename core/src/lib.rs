@@ -124,7 +124,7 @@ pub use store::{MessageStore, PendingCommit, Subscription};
 #[doc(inline)]
 pub use stream_name::{Category, StreamName, MAX_STREAM_NAME_LEN};
 #[doc(inline)]
-pub use subscription::{StartPosition, SubscribeOptions};
+pub use subscription::{StartPosition, SubscribeOptions, DEFAULT_FALLBACK_INTERVAL};
 #[doc(inline)]
 pub use unit::{ConflictReason, OpenUnit, UnitOfWork, UnitOptions, UnitState, UNIT_ATTEMPTS};
 #[doc(inline)]

@@ -111,6 +111,17 @@ pub trait MessageStore: Debug + Display + Send + Sync + 'static {
         false
     }
 
+    /// True while [`wake_ups`](MessageStore::wake_ups) are being delivered
+    /// (on PostgreSQL: while the LISTEN connection is up). A caught-up
+    /// subscription then reads again only when woken, or after its
+    /// [fallback interval](crate::SubscribeOptions::with_fallback_interval);
+    /// otherwise every poll interval. A backend must wake every
+    /// subscription whenever its wake-ups resume after a gap, since writes
+    /// in the gap woke nobody. The default, false, is always safe.
+    fn wake_ups_live(&self) -> bool {
+        false
+    }
+
     /// Every message of a stream from `options.position()` on, fetched in
     /// pages of `options.batch_size()` as the returned stream is consumed, the
     /// next page requested while the current one is handed out (see
@@ -292,6 +303,10 @@ macro_rules! forward_store {
 
             fn wakes_subscriptions_on_write(&self) -> bool {
                 (**self).wakes_subscriptions_on_write()
+            }
+
+            fn wake_ups_live(&self) -> bool {
+                (**self).wake_ups_live()
             }
 
             fn stream_messages<'a>(

@@ -4,6 +4,8 @@
 mod options;
 mod position;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -16,7 +18,7 @@ use crate::stream_name::{Category, StreamName};
 use crate::unit::UnitOfWork;
 use crate::version::ExpectedVersion;
 
-pub use options::{StartPosition, SubscribeOptions};
+pub use options::{StartPosition, SubscribeOptions, DEFAULT_FALLBACK_INTERVAL};
 pub use position::{
     position_record, read_committed_position, CommittedPosition, POSITION_RECORDED,
     POSITION_UPDATED_LEGACY,
@@ -47,6 +49,9 @@ pub struct StoreSubscription<S> {
     recorded: Option<u64>,
     cursor: u64,
     wake: Option<watch::Receiver<u64>>,
+    /// How long the next poll waits: the poll interval, doubled after each
+    /// read that found nothing up to the idle backoff's limit.
+    next_poll: Duration,
 }
 
 impl<S: MessageStore> StoreSubscription<S> {
@@ -69,6 +74,7 @@ impl<S: MessageStore> StoreSubscription<S> {
                 .map_or(1, |head| head + 1),
             StartPosition::Committed => committed.position.unwrap_or(1).max(1),
         };
+        let options_poll = options.poll_interval();
         Ok(StoreSubscription {
             store,
             category: category.clone(),
@@ -80,6 +86,7 @@ impl<S: MessageStore> StoreSubscription<S> {
             recorded: committed.position,
             cursor,
             wake,
+            next_poll: options_poll,
         })
     }
 
@@ -100,14 +107,25 @@ impl<S: MessageStore> StoreSubscription<S> {
         Ok(())
     }
 
+    /// Waits until woken, or for the next poll (the poll interval, backed
+    /// off while reads find nothing); the fallback interval instead while
+    /// the store's wake-ups are live.
     async fn wait(&mut self) {
-        let interval = self.options.poll_interval();
+        let poll = self.next_poll;
+        self.next_poll = (poll * 2)
+            .min(self.options.idle_backoff())
+            .max(self.options.poll_interval());
+        let interval = if self.wake.is_some() && self.store.wake_ups_live() {
+            self.options.fallback_interval().max(poll)
+        } else {
+            poll
+        };
         match &mut self.wake {
             Some(wake) => {
                 if let Ok(Err(_closed)) = tokio::time::timeout(interval, wake.changed()).await {
                     // The store is gone; fall back to polling.
                     self.wake = None;
-                    tokio::time::sleep(interval).await;
+                    tokio::time::sleep(poll).await;
                 }
             }
             None => tokio::time::sleep(interval).await,
@@ -126,6 +144,7 @@ impl<S: MessageStore> Subscription for StoreSubscription<S> {
             let read = self.options.category_read(self.cursor);
             let batch = self.store.read_category(&self.category, read).await?;
             if let Some(last) = batch.last() {
+                self.next_poll = self.options.poll_interval();
                 self.cursor = last.global_position + 1;
                 self.committable = self.committable.max(Some(last.global_position));
                 return Ok(batch);

@@ -48,7 +48,12 @@ pub struct SubscribeOptions {
     consumer_group: Option<ConsumerGroup>,
     correlation: Option<String>,
     poll_interval: Duration,
+    fallback_interval: Duration,
+    idle_backoff: Option<Duration>,
 }
+
+/// The default [`SubscribeOptions::with_fallback_interval`]: 5 s.
+pub const DEFAULT_FALLBACK_INTERVAL: Duration = Duration::from_secs(5);
 
 impl Default for SubscribeOptions {
     fn default() -> Self {
@@ -59,6 +64,8 @@ impl Default for SubscribeOptions {
             consumer_group: None,
             correlation: None,
             poll_interval: Duration::from_millis(100),
+            fallback_interval: DEFAULT_FALLBACK_INTERVAL,
+            idle_backoff: None,
         }
     }
 }
@@ -107,6 +114,44 @@ impl SubscribeOptions {
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
+    }
+
+    /// How long a caught-up subscription waits for a wake-up before it
+    /// reads again anyway, while the store's wake-ups are live (see
+    /// [`MessageStore::wake_ups_live`](crate::MessageStore::wake_ups_live));
+    /// default [`DEFAULT_FALLBACK_INTERVAL`], never shorter than the poll
+    /// interval. A write wakes the subscription at once either way: this
+    /// bounds what a lost wake-up could delay. When the wake-ups stop (the
+    /// LISTEN connection is down, or the schema sends none), the
+    /// subscription reads every poll interval instead.
+    pub fn with_fallback_interval(mut self, interval: Duration) -> Self {
+        self.fallback_interval = interval;
+        self
+    }
+
+    /// Backs polling off while the category stays quiet: after each read
+    /// that found nothing the next poll waits twice as long, up to `max`,
+    /// and the first message found brings it back to the poll interval. A
+    /// message written to a quiet category then waits at most `max` to be
+    /// read (unless a wake-up comes first), and an idle subscription reads
+    /// about once per `max`. Off by default: polls keep the poll interval,
+    /// as Eventide's do. For stores without wake-ups (genuine Message DB).
+    pub fn with_idle_backoff(mut self, max: Duration) -> Self {
+        self.idle_backoff = Some(max);
+        self
+    }
+
+    /// The longest wait between polls of a quiet category: the idle
+    /// backoff's limit, or the poll interval when there is none.
+    pub fn idle_backoff(&self) -> Duration {
+        self.idle_backoff
+            .unwrap_or(self.poll_interval)
+            .max(self.poll_interval)
+    }
+
+    /// The fallback interval.
+    pub fn fallback_interval(&self) -> Duration {
+        self.fallback_interval
     }
 
     /// The consumer id, if set.
@@ -183,6 +228,12 @@ impl SubscribeOptions {
             return Err(invalid(
                 "poll_interval",
                 "the poll interval must be positive".to_owned(),
+            ));
+        }
+        if self.fallback_interval.is_zero() {
+            return Err(invalid(
+                "fallback_interval",
+                "the fallback interval must be positive".to_owned(),
             ));
         }
         self.category_read(0).validate()?;

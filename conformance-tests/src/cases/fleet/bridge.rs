@@ -130,4 +130,8 @@ impl MessageStore for OnRuntime {
     fn wakes_subscriptions_on_write(&self) -> bool {
         self.inner.wakes_subscriptions_on_write()
     }
+
+    fn wake_ups_live(&self) -> bool {
+        self.inner.wake_ups_live()
+    }
 }
