@@ -33,7 +33,7 @@ struct Args {
     memory_only: bool,
     /// Only these groups of figures (repeatable): memory (with client-side
     /// decoding), writes, reads, consumers, fleet, units.
-    #[arg(long, value_parser = ["memory", "writes", "reads", "consumers", "fleet", "units"])]
+    #[arg(long, value_parser = ["memory", "writes", "reads", "consumers", "fleet", "units", "idle"])]
     only: Vec<String>,
     /// A PostgreSQL role that may create databases; the benchmark creates and drops its own.
     #[arg(
@@ -78,7 +78,7 @@ async fn run(args: Args) {
         figures.extend(memory::run(args.runs, args.scale).await);
         figures.extend(decode::run(args.runs, args.scale));
     }
-    let postgres_groups = ["writes", "reads", "consumers", "fleet", "units"];
+    let postgres_groups = ["writes", "reads", "consumers", "fleet", "units", "idle"];
     if !args.memory_only && postgres_groups.iter().any(|g| wanted(g)) {
         let admin =
             PgConnectOptions::from_str(&args.admin_url).expect("--admin-url is a PostgreSQL URL");

@@ -1,10 +1,11 @@
 //! The PostgreSQL figures, each next to its ceiling (pgbench on the same
 //! database) or its genuine Message DB reference, measured back to back:
 //! the databases here, the workloads in `writes`, `reads`, `consumers`,
-//! `fleet` and `units`.
+//! `fleet`, `units` and `idle`.
 
 mod consumers;
 mod fleet;
+mod idle;
 mod reads;
 mod units;
 mod writes;
@@ -185,6 +186,9 @@ pub async fn run(
     }
     if wanted("units") {
         figures.extend(units::run(&ours, runs).await);
+    }
+    if wanted("idle") {
+        figures.extend(idle::run(databases, &ours, &genuine).await);
     }
     figures
 }
