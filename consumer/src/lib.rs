@@ -156,6 +156,7 @@
 //! messages while one of its messages is parked ([`parked_messages`] lists
 //! them) and replay them all in order.
 
+mod background;
 mod error;
 mod exactly_once;
 pub mod fleet;
@@ -353,6 +354,7 @@ impl Consumer {
             lease: None,
             crash: None,
             meters,
+            background: None,
         });
         Ok(ConsumerHandle {
             token,

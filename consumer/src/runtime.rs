@@ -41,6 +41,8 @@ pub(crate) struct Runner {
     pub(crate) crash: Option<CancellationToken>,
     /// The consumer's metrics.
     pub(crate) meters: ConsumerMeters,
+    /// The position write running in the background, and its position.
+    pub(crate) background: Option<(u64, JoinHandle<message_store::Result<()>>)>,
 }
 
 /// Sleeps unless cancelled first; false when cancelled.
@@ -166,6 +168,13 @@ impl Runner {
             };
             for message in batch {
                 self.halt_if_crashed().await;
+                if self
+                    .background
+                    .as_ref()
+                    .is_some_and(|(_, w)| w.is_finished())
+                {
+                    self.settle().await?;
+                }
                 if self.token.is_cancelled() {
                     return Ok(());
                 }
@@ -178,7 +187,7 @@ impl Runner {
                 }
                 since_commit += 1;
                 if since_commit >= self.options.position_update_interval {
-                    self.commit(message.global_position).await?;
+                    self.record_soon(message.global_position).await?;
                     since_commit = 0;
                 }
             }
@@ -342,55 +351,6 @@ impl Runner {
                 }
             }
         }
-    }
-
-    /// Records the position, retrying while the backend fails; a second
-    /// consumer on the same position stream is fatal.
-    async fn commit(&mut self, global_position: u64) -> Result<()> {
-        let mut failures = 0;
-        loop {
-            match self.subscription.commit(global_position).await {
-                Ok(()) => {
-                    self.update(|h| h.committed = Some(global_position));
-                    return Ok(());
-                }
-                Err(error @ message_store::Error::PositionStreamInUse { .. }) => {
-                    return Err(error.into())
-                }
-                Err(error) => {
-                    let recording = "recording the position";
-                    if !self.backend_failed(&mut failures, recording, &error).await {
-                        // Shutting down: the closing commit tries again.
-                        return Ok(());
-                    }
-                }
-            }
-        }
-    }
-
-    /// At the end, records the last handled position if it is not recorded yet
-    /// (a few quick attempts; shutdown must not hang on a dead backend).
-    async fn commit_on_close(&mut self) -> Result<()> {
-        let (last, committed) = {
-            let h = self.health.lock().unwrap_or_else(PoisonError::into_inner);
-            (h.last_handled, h.committed)
-        };
-        let Some(last) = last.filter(|&last| Some(last) != committed) else {
-            return Ok(());
-        };
-        let mut outcome = Ok(());
-        for attempt in 1..=3 {
-            outcome = self.subscription.commit(last).await;
-            match &outcome {
-                Ok(()) => {
-                    self.update(|h| h.committed = Some(last));
-                    break;
-                }
-                Err(message_store::Error::PositionStreamInUse { .. }) => break,
-                Err(_) => tokio::time::sleep(self.backend_delay(attempt)).await,
-            }
-        }
-        Ok(outcome?)
     }
 }
 

@@ -190,6 +190,20 @@ pub trait Subscription: Debug + Send {
     /// would then skip the messages in between.
     async fn commit(&mut self, global_position: u64) -> Result<()>;
 
+    /// Starts recording `global_position` as [`commit`](Subscription::commit)
+    /// does, as a future that finishes the write apart from this
+    /// subscription (spawn it), so reading and handling go on meanwhile. A
+    /// position past the last delivered message is refused at once. Start
+    /// the next only once the previous one finished: records must land in
+    /// order. `None` when this subscription cannot (then await `commit`).
+    fn commit_detached(
+        &mut self,
+        global_position: u64,
+    ) -> Result<Option<futures::future::BoxFuture<'static, Result<()>>>> {
+        let _ = global_position;
+        Ok(None)
+    }
+
     /// Writes the record of `global_position` into `unit`, so that the
     /// position is recorded by the unit's commit, together with the
     /// unit's other effects (exactly-once handling). Write it last: it
@@ -339,6 +353,13 @@ impl<T: Subscription + ?Sized> Subscription for Box<T> {
 
     async fn commit(&mut self, global_position: u64) -> Result<()> {
         (**self).commit(global_position).await
+    }
+
+    fn commit_detached(
+        &mut self,
+        global_position: u64,
+    ) -> Result<Option<futures::future::BoxFuture<'static, Result<()>>>> {
+        (**self).commit_detached(global_position)
     }
 
     async fn commit_in(

@@ -3,10 +3,12 @@
 
 mod options;
 mod position;
+mod recording;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -36,17 +38,12 @@ pub struct StoreSubscription<S> {
     category: Category,
     options: SubscribeOptions,
     position_stream: StreamName,
-    /// The position stream's version after our last record: a commit expects
-    /// it, so a second consumer writing the same stream is detected.
-    position_version: Option<u64>,
-    /// The record of a commit whose outcome is unknown (the call failed), so a
-    /// retry of the same position sends the very same record.
-    pending_record: Option<(u64, Uuid)>,
+    /// What the commits know of the position stream (shared with commits
+    /// running apart, see [`Subscription::commit_detached`]).
+    recording: recording::Shared,
     /// The highest position a commit may record: the last delivered
     /// message's, or the position already recorded when the subscription opened.
     committable: Option<u64>,
-    /// The last position recorded: read at open, then each of our commits.
-    recorded: Option<u64>,
     cursor: u64,
     wake: Option<watch::Receiver<u64>>,
     /// How long the next poll waits: the poll interval, doubled after each
@@ -80,10 +77,12 @@ impl<S: MessageStore> StoreSubscription<S> {
             category: category.clone(),
             options,
             position_stream,
-            position_version: committed.version,
-            pending_record: None,
+            recording: std::sync::Arc::new(std::sync::Mutex::new(recording::Recording {
+                version: committed.version,
+                pending: None,
+                recorded: committed.position,
+            })),
             committable: committed.position,
-            recorded: committed.position,
             cursor,
             wake,
             next_poll: options_poll,
@@ -134,7 +133,7 @@ impl<S: MessageStore> StoreSubscription<S> {
 }
 
 #[async_trait]
-impl<S: MessageStore> Subscription for StoreSubscription<S> {
+impl<S: MessageStore + Clone> Subscription for StoreSubscription<S> {
     async fn next_batch(&mut self) -> Result<Vec<Message>> {
         loop {
             if let Some(wake) = &mut self.wake {
@@ -160,43 +159,25 @@ impl<S: MessageStore> Subscription for StoreSubscription<S> {
     /// delivered message fails with [`Error::CommitAhead`].
     async fn commit(&mut self, global_position: u64) -> Result<()> {
         self.check_committable(global_position)?;
-        let expected = ExpectedVersion::from_version(self.position_version);
-        let id = match self.pending_record {
-            Some((position, id)) if position == global_position => id,
-            _ => Uuid::new_v4(),
-        };
-        self.pending_record = Some((global_position, id));
-        let record = vec![position_record(global_position).with_id(id)];
-        match self
-            .store
-            .write(&self.position_stream, record, expected)
-            .await
-        {
-            Ok(version) => {
-                self.position_version = Some(version);
-                self.pending_record = None;
-                self.recorded = Some(global_position);
-                Ok(())
-            }
-            Err(Error::WrongExpectedVersion { actual, .. }) => {
-                // If an earlier attempt of this very record landed although its
-                // reply was lost, the stream ends with it; anything else means
-                // another consumer writes here.
-                let last = self.store.last_message(&self.position_stream).await?;
-                self.pending_record = None;
-                match last {
-                    Some(last) if last.id == id => {
-                        self.position_version = actual;
-                        self.recorded = Some(global_position);
-                        Ok(())
-                    }
-                    _ => Err(Error::PositionStreamInUse {
-                        stream: self.position_stream.as_str().to_owned(),
-                    }),
-                }
-            }
-            Err(other) => Err(other),
-        }
+        recording::record(
+            &self.store,
+            &self.position_stream,
+            &self.recording,
+            global_position,
+        )
+        .await
+    }
+
+    fn commit_detached(
+        &mut self,
+        global_position: u64,
+    ) -> Result<Option<BoxFuture<'static, Result<()>>>> {
+        self.check_committable(global_position)?;
+        let (store, stream) = (self.store.clone(), self.position_stream.clone());
+        let shared = self.recording.clone();
+        Ok(Some(Box::pin(async move {
+            recording::record(&store, &stream, &shared, global_position).await
+        })))
     }
 
     async fn commit_in(
@@ -205,7 +186,7 @@ impl<S: MessageStore> Subscription for StoreSubscription<S> {
         global_position: u64,
     ) -> Result<PendingCommit> {
         self.check_committable(global_position)?;
-        let expected = ExpectedVersion::from_version(self.position_version);
+        let expected = ExpectedVersion::from_version(recording::lock(&self.recording).version);
         let record = Uuid::new_v4();
         let message = position_record(global_position).with_id(record);
         match unit
@@ -225,16 +206,18 @@ impl<S: MessageStore> Subscription for StoreSubscription<S> {
     }
 
     fn committed(&mut self, pending: PendingCommit) {
-        self.position_version = Some(pending.version);
-        self.recorded = Some(pending.global_position);
+        let mut state = recording::lock(&self.recording);
+        state.version = Some(pending.version);
+        state.recorded = Some(pending.global_position);
     }
 
     async fn landed(&mut self, pending: &PendingCommit) -> Result<bool> {
         let last = self.store.last_message(&self.position_stream).await?;
         let landed = last.is_some_and(|last| last.id == pending.record);
         if landed {
-            self.position_version = Some(pending.version);
-            self.recorded = Some(pending.global_position);
+            let mut state = recording::lock(&self.recording);
+            state.version = Some(pending.version);
+            state.recorded = Some(pending.global_position);
         }
         Ok(landed)
     }
@@ -244,6 +227,6 @@ impl<S: MessageStore> Subscription for StoreSubscription<S> {
     }
 
     fn recorded(&self) -> Option<u64> {
-        self.recorded
+        recording::lock(&self.recording).recorded
     }
 }

@@ -133,6 +133,7 @@ pub(crate) async fn run(context: BucketContext, token: CancellationToken) -> Buc
             context.options.subscription.consumer_id(),
             context.category.as_str(),
         ),
+        background: None,
     };
     let result = runner.run().await;
     context

@@ -11,6 +11,7 @@
 //! - `setup`: options, consumer groups, health;
 //! - `standby`: a second instance under the same id.
 
+mod background;
 mod exactly_once;
 mod failures;
 mod lifecycle;
@@ -19,6 +20,7 @@ mod progress;
 mod setup;
 mod standby;
 
+pub use background::*;
 pub use exactly_once::*;
 pub use failures::*;
 pub use lifecycle::*;

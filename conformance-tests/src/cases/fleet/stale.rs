@@ -153,8 +153,13 @@ pub async fn paused_fleet_instance_late_commit_is_refused(store: Arc<dyn Message
         .collect();
     assert_strictly_increasing(&after_claim, "positions recorded after the takeover");
     // The other delivered again from the last position recorded before its
-    // claim: the paused instance recorded position 1 (interval 1).
-    assert_eq!(handled_by(&log, other.instance()), [1, 2, 3, 4]);
+    // claim: the paused instance's record of 1 (interval 1), or of 0 when
+    // that record, written in the background, had not landed yet.
+    let theirs = handled_by(&log, other.instance());
+    assert!(
+        theirs == [1, 2, 3, 4] || theirs == [0, 1, 2, 3, 4],
+        "{theirs:?}"
+    );
     assert_eq!(handled_by(&log, &paused_id), [0, 1, 2]);
     // Its commit of position 2, made as it woke, was refused by the store
     // (it may have fenced itself before it heard so).
@@ -229,7 +234,13 @@ pub async fn cut_off_fleet_instance_stops_before_the_takeover(store: Arc<dyn Mes
         "the cut-off instance's handler ran past the takeover"
     );
     assert_eq!(handled_by(&log, cut_off.instance()), [0, 1]);
-    assert_eq!(handled_by(&log, other.instance()), [1, 2, 3, 4]);
+    // From the cut-off instance's last record: of 1, or of 0 when the
+    // record of 1 (written in the background) had not landed.
+    let theirs = handled_by(&log, other.instance());
+    assert!(
+        theirs == [1, 2, 3, 4] || theirs == [0, 1, 2, 3, 4],
+        "{theirs:?}"
+    );
     let health = cut_off.health();
     assert!(health.expiries >= 1, "{health:?}");
     assert!(health.buckets.is_empty(), "{health:?}");
