@@ -1,8 +1,15 @@
-//! The in-memory backend's figures (single thread).
+//! The in-memory backend's figures: appends and category reads on one
+//! thread, and a consumer's catch-up next to the raw read.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
-use message_store::{BatchSize, Category, CategoryRead, ExpectedVersion, MessageStore};
+use message_store::{
+    BatchSize, Category, CategoryRead, ExpectedVersion, Message, MessageStore, StartPosition,
+    SubscribeOptions,
+};
+use message_store_consumer::{Consumer, ConsumerOptions, HandlerResult};
 use message_store_memory::MemoryStore;
 use uuid::Uuid;
 
@@ -62,7 +69,45 @@ pub async fn run(runs: usize, scale: u64) -> Vec<Figure> {
     })
     .await;
 
+    // A consumer over the same category, position every 100, handlers
+    // that do nothing: what the runtime adds to a read.
+    let consumed = 200_000.min(total);
+    let consumer_runs = repeat(runs, || async {
+        let handled = Arc::new(AtomicU64::new(0));
+        let counter = handled.clone();
+        let options = ConsumerOptions::new().with_subscription(
+            SubscribeOptions::new()
+                .with_consumer_id(format!("bench{}", Uuid::new_v4().simple()))
+                .with_start(StartPosition::Beginning),
+        );
+        let start = Instant::now();
+        let handle = Consumer::new(category.clone())
+            .with_options(options)
+            .on_any(move |_: Message| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                async { HandlerResult::Ok(()) }
+            })
+            .start(store.clone())
+            .await
+            .unwrap();
+        while handled.load(Ordering::Relaxed) < consumed {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let elapsed = start.elapsed();
+        handle.shutdown().await.unwrap();
+        rate(consumed, elapsed)
+    })
+    .await;
+    let read_median = crate::report::median(&read_runs);
+
     vec![
+        Figure::new(
+            format!("consumer catch-up, {consumed} msgs, position every 100"),
+            "memory",
+            "msg/s",
+            consumer_runs,
+        )
+        .reference("category read", read_median),
         Figure::new(
             "single-message appends, 1 thread",
             "memory",
