@@ -101,6 +101,16 @@ pub async fn paused_fleet_instance_late_commit_is_refused(store: Arc<dyn Message
                 let handle = consumer.start_fleet(its_store, fleet(1)).await.unwrap();
                 *instance_id.lock().unwrap() = handle.instance().to_owned();
                 stopped.await.ok();
+                // What it does after waking (its late write refused, its
+                // lease found lapsed) may still be under way: wait for it.
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+                while tokio::time::Instant::now() < deadline {
+                    let health = handle.health();
+                    if health.refused_commits + health.expiries >= 1 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
                 let health = handle.health();
                 match handle.shutdown().await {
                     Ok(health) => health,
