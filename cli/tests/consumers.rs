@@ -5,17 +5,13 @@
 
 mod support;
 
-use std::time::Duration;
-
 use message_store::{
     Category, ExpectedVersion, Message, MessageStore, NewMessage, SubscribeOptions,
 };
-use message_store_consumer::{
-    Consumer, ConsumerOptions, FailurePolicy, HandlerResult, RetryPolicy,
-};
+use message_store_consumer::{Consumer, ConsumerOptions, HandlerResult};
 use message_store_postgres::PostgresStore;
 use serde_json::json;
-use support::{cli, stdout_lines, Database};
+use support::{cli, deposits, park_refused, stdout_lines, Database};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumers_lists_position_lag_and_parked() {
@@ -24,36 +20,8 @@ async fn consumers_lists_position_lag_and_parked() {
     };
     let store = PostgresStore::connect(&db.url).await.unwrap();
     let category = Category::new("account").unwrap();
-    for n in 0..10u64 {
-        let stream = category.stream(&(n % 3).to_string()).unwrap();
-        store
-            .write(
-                &stream,
-                vec![NewMessage::new("Deposited", json!({ "n": n }))],
-                ExpectedVersion::Any,
-            )
-            .await
-            .unwrap();
-    }
-    let options = ConsumerOptions::new()
-        .with_subscription(SubscribeOptions::new().with_consumer_id("balances"))
-        .with_retry(
-            RetryPolicy::new()
-                .with_max_attempts(1)
-                .with_backoff(Duration::from_millis(1), Duration::from_millis(1)),
-        )
-        .with_failure_policy(FailurePolicy::Park);
-    let health = Consumer::new(category.clone())
-        .with_options(options)
-        .on_any(|message: Message| async move {
-            if message.data["n"] == 4 {
-                return Err("n = 4 is refused".into());
-            }
-            HandlerResult::Ok(())
-        })
-        .run_until_caught_up(store.clone())
-        .await
-        .unwrap();
+    deposits(&store, 0..10, 3).await;
+    let health = park_refused(&store, 1, |n| n == 4).await;
     assert_eq!(health.parked, 1);
     let recorded = health.committed.expect("a recorded position");
     for n in 10..13u64 {

@@ -5,17 +5,11 @@
 
 mod support;
 
-use std::time::Duration;
-
-use message_store::{
-    Category, ExpectedVersion, Message, MessageStore, NewMessage, SubscribeOptions,
-};
-use message_store_consumer::{
-    parked_messages, Consumer, ConsumerOptions, FailurePolicy, HandlerResult, RetryPolicy,
-};
+use message_store::Category;
+use message_store_consumer::parked_messages;
 use message_store_postgres::PostgresStore;
-use serde_json::{json, Value};
-use support::{cli, stdout_lines, Database};
+use serde_json::Value;
+use support::{cli, deposits, park_refused, stdout_lines, Database};
 
 fn parked(url: &str, args: &[&str]) -> std::process::Output {
     let mut all = vec!["parked"];
@@ -46,35 +40,8 @@ async fn parked_lists_shows_and_purges() {
     };
     let store = PostgresStore::connect(&db.url).await.unwrap();
     let category = Category::new("account").unwrap();
-    for n in 0..8u64 {
-        store
-            .write(
-                &category.stream(&(n % 2).to_string()).unwrap(),
-                vec![NewMessage::new("Deposited", json!({ "n": n }))],
-                ExpectedVersion::Any,
-            )
-            .await
-            .unwrap();
-    }
-    let options = ConsumerOptions::new()
-        .with_subscription(SubscribeOptions::new().with_consumer_id("balances"))
-        .with_retry(
-            RetryPolicy::new()
-                .with_max_attempts(2)
-                .with_backoff(Duration::from_millis(1), Duration::from_millis(1)),
-        )
-        .with_failure_policy(FailurePolicy::Park);
-    let health = Consumer::new(category.clone())
-        .with_options(options)
-        .on_any(|message: Message| async move {
-            if message.data["n"].as_u64().is_some_and(|n| n % 3 == 1) {
-                return Err("n = 1 (mod 3) is refused".into());
-            }
-            HandlerResult::Ok(())
-        })
-        .run_until_caught_up(store.clone())
-        .await
-        .unwrap();
+    deposits(&store, 0..8, 2).await;
+    let health = park_refused(&store, 2, |n| n % 3 == 1).await;
     assert_eq!(health.parked, 3, "n = 1, 4 and 7");
 
     let text = stdout_lines(&parked(

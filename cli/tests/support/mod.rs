@@ -138,3 +138,56 @@ pub fn stdout_lines(output: &Output) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// Writes `Deposited {n}` for each `n` in `numbers` to `account-{n % streams}`.
+pub async fn deposits(
+    store: &message_store_postgres::PostgresStore,
+    numbers: std::ops::Range<u64>,
+    streams: u64,
+) {
+    use message_store::{Category, ExpectedVersion, MessageStore, NewMessage};
+    let category = Category::new("account").unwrap();
+    for n in numbers {
+        store
+            .write(
+                &category.stream(&(n % streams).to_string()).unwrap(),
+                vec![NewMessage::new("Deposited", serde_json::json!({ "n": n }))],
+                ExpectedVersion::Any,
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// Runs the consumer `balances` of `account` until caught up: `attempts`
+/// tries per message, then it parks the messages whose `n` `refuses`.
+pub async fn park_refused(
+    store: &message_store_postgres::PostgresStore,
+    attempts: u32,
+    refuses: fn(u64) -> bool,
+) -> message_store_consumer::ConsumerHealth {
+    use message_store::{Category, Message, SubscribeOptions};
+    use message_store_consumer::{
+        Consumer, ConsumerOptions, FailurePolicy, HandlerResult, RetryPolicy,
+    };
+    use std::time::Duration;
+    let options = ConsumerOptions::new()
+        .with_subscription(SubscribeOptions::new().with_consumer_id("balances"))
+        .with_retry(
+            RetryPolicy::new()
+                .with_max_attempts(attempts)
+                .with_backoff(Duration::from_millis(1), Duration::from_millis(1)),
+        )
+        .with_failure_policy(FailurePolicy::Park);
+    Consumer::new(Category::new("account").unwrap())
+        .with_options(options)
+        .on_any(move |message: Message| async move {
+            if message.data["n"].as_u64().is_some_and(refuses) {
+                return Err(format!("n = {} is refused", message.data["n"]).into());
+            }
+            HandlerResult::Ok(())
+        })
+        .run_until_caught_up(store.clone())
+        .await
+        .unwrap()
+}
