@@ -108,6 +108,7 @@ macro_rules! __suite {
             // concurrency
             racing_writers_get_one_winner_per_version,
             concurrent_batches_are_not_interleaved,
+            concurrent_writers_each_get_their_own_outcome,
             category_reader_never_sees_positions_go_backwards,
             // subscriptions
             subscription_delivers_the_category_in_global_order,

@@ -16,6 +16,7 @@ mod subscription;
 mod traced;
 mod unit;
 mod write;
+mod writers;
 
 pub use concurrency::*;
 pub use consumer::*;
@@ -31,3 +32,4 @@ pub use subscription::*;
 pub use traced::*;
 pub use unit::*;
 pub use write::*;
+pub use writers::*;
