@@ -14,7 +14,10 @@
 //! * The position is recorded Eventide's way (`{category}:position[-{id}]`,
 //!   `Recorded`, `{"position": N}`) every `position_update_interval` messages
 //!   and at shutdown, **only after** the handlers of those messages succeeded.
-//!   On restart, reading resumes at the recorded position (inclusive): the
+//!   The write runs in the background while the next messages are handled
+//!   (one at a time, in order; a failed one is written again; the last is
+//!   awaited at shutdown), so a crash may leave the record of the latest
+//!   interval unwritten: more is delivered again, nothing is skipped. On restart, reading resumes at the recorded position (inclusive): the
 //!   last recorded message and anything after it are delivered again.
 //! * A failing handler (an error, a panic, an attempt running past the
 //!   optional [`handler_timeout`](ConsumerOptions::handler_timeout), or a
