@@ -17,6 +17,43 @@ use crate::support::*;
 
 use super::*;
 
+/// Handlers that fail on the numbers `fails` picks until made `healthy`,
+/// and note each number they handle in `seen`.
+#[derive(Default)]
+struct Flaky {
+    healthy: Arc<Mutex<bool>>,
+    seen: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Flaky {
+    /// A consumer `id` of `category` parking after `attempts` failed tries.
+    fn consumer(
+        &self,
+        category: &Category,
+        id: &str,
+        attempts: u32,
+        fails: fn(u64) -> bool,
+    ) -> Consumer {
+        let (healthy, seen) = (self.healthy.clone(), self.seen.clone());
+        Consumer::new(category.clone())
+            .with_options(
+                options(id)
+                    .with_failure_policy(FailurePolicy::Park)
+                    .with_retry(quick_retry(attempts)),
+            )
+            .on(move |value: Numbered, _message: Message| {
+                let (healthy, seen) = (healthy.clone(), seen.clone());
+                async move {
+                    if fails(value.n) && !*healthy.lock().unwrap() {
+                        return Err(format!("cannot handle {}", value.n).into());
+                    }
+                    seen.lock().unwrap().push(value.n);
+                    Ok(())
+                }
+            })
+    }
+}
+
 /// A poison message is parked after the configured attempts with the error, the attempt count
 /// and its origin; the consumer goes on; the parked message can be listed and replayed.
 pub async fn poison_message_is_parked_and_can_be_replayed(store: Arc<dyn MessageStore>) {
@@ -25,27 +62,9 @@ pub async fn poison_message_is_parked_and_can_be_replayed(store: Arc<dyn Message
         .write(&stream(&category, "1"), batch(0, 5), ExpectedVersion::Any)
         .await
         .unwrap();
-    let healthy = Arc::new(Mutex::new(false));
-    let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
-    let build = || {
-        let (healthy, seen) = (healthy.clone(), seen.clone());
-        Consumer::new(category.clone())
-            .with_options(
-                options("parker")
-                    .with_failure_policy(FailurePolicy::Park)
-                    .with_retry(quick_retry(2)),
-            )
-            .on(move |value: Numbered, _message: Message| {
-                let (healthy, seen) = (healthy.clone(), seen.clone());
-                async move {
-                    if value.n == 2 && !*healthy.lock().unwrap() {
-                        return Err(format!("cannot handle {}", value.n).into());
-                    }
-                    seen.lock().unwrap().push(value.n);
-                    Ok(())
-                }
-            })
-    };
+    let flaky = Flaky::default();
+    let build = || flaky.consumer(&category, "parker", 2, |n| n == 2);
+    let (healthy, seen) = (flaky.healthy.clone(), flaky.seen.clone());
     let handle = build().start(store.clone()).await.unwrap();
     wait_until("the others are handled", || seen.lock().unwrap().len() == 4).await;
     let health = handle.shutdown().await.unwrap();
@@ -93,27 +112,9 @@ pub async fn purged_parked_messages_are_never_replayed(store: Arc<dyn MessageSto
         .write(&stream(&category, "1"), batch(0, 4), ExpectedVersion::Any)
         .await
         .unwrap();
-    let healthy = Arc::new(Mutex::new(false));
-    let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
-    let build = || {
-        let (healthy, seen) = (healthy.clone(), seen.clone());
-        Consumer::new(category.clone())
-            .with_options(
-                options("purger")
-                    .with_failure_policy(FailurePolicy::Park)
-                    .with_retry(quick_retry(1)),
-            )
-            .on(move |value: Numbered, _message: Message| {
-                let (healthy, seen) = (healthy.clone(), seen.clone());
-                async move {
-                    if value.n % 2 == 1 && !*healthy.lock().unwrap() {
-                        return Err(format!("cannot handle {}", value.n).into());
-                    }
-                    seen.lock().unwrap().push(value.n);
-                    Ok(())
-                }
-            })
-    };
+    let flaky = Flaky::default();
+    let build = || flaky.consumer(&category, "purger", 1, |n| n % 2 == 1);
+    let (healthy, seen) = (flaky.healthy.clone(), flaky.seen.clone());
     let health = build().run_until_caught_up(store.clone()).await.unwrap();
     assert_eq!(health.parked, 2, "1 and 3 are parked");
     let parked = parked_messages(store.as_ref(), &category, "purger")
