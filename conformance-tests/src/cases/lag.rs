@@ -37,13 +37,8 @@ fn counting(
         })
 }
 
-async fn lag(handle: &ConsumerHandle) -> u64 {
-    handle.lag().await.unwrap()
-}
-
-/// Each member of a group of 3 reports lag 0 once it handled its share,
-/// although the category's newest messages belong to the other members.
-pub async fn lag_of_consumer_group_members_reaches_zero(store: Arc<dyn MessageStore>) {
+/// A new category of 12 streams, one message each.
+async fn twelve_streams(store: &dyn MessageStore) -> Category {
     let category = unique_category("account");
     for id in 0..12 {
         store
@@ -55,6 +50,17 @@ pub async fn lag_of_consumer_group_members_reaches_zero(store: Arc<dyn MessageSt
             .await
             .unwrap();
     }
+    category
+}
+
+async fn lag(handle: &ConsumerHandle) -> u64 {
+    handle.lag().await.unwrap()
+}
+
+/// Each member of a group of 3 reports lag 0 once it handled its share,
+/// although the category's newest messages belong to the other members.
+pub async fn lag_of_consumer_group_members_reaches_zero(store: Arc<dyn MessageStore>) {
+    let category = twelve_streams(store.as_ref()).await;
     let mut members = Vec::new();
     for member in 0..3 {
         let handled = Arc::new(Mutex::new(0));
@@ -142,17 +148,7 @@ pub async fn the_lag_gauge_follows_a_consumer_and_each_fleet_bucket(store: Arc<d
         crate::meters::start(),
         "another global metrics recorder is installed in this test binary"
     );
-    let category = unique_category("account");
-    for id in 0..12 {
-        store
-            .write(
-                &stream(&category, &id.to_string()),
-                batch(0, 1),
-                ExpectedVersion::Any,
-            )
-            .await
-            .unwrap();
-    }
+    let category = twelve_streams(store.as_ref()).await;
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let consumer = |id: &str| {
         let gate = gate.clone();
