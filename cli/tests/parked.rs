@@ -44,10 +44,12 @@ async fn parked_lists_shows_and_purges() {
     let health = park_refused(&store, 2, |n| n % 3 == 1).await;
     assert_eq!(health.parked, 3, "n = 1, 4 and 7");
 
-    let text = stdout_lines(&parked(
-        &db.url,
-        &["list", "account", "--consumer", "balances"],
-    ));
+    let of_balances = |command: &str, extra: &[&str]| {
+        let mut args = vec![command, "account", "--consumer", "balances"];
+        args.extend_from_slice(extra);
+        parked(&db.url, &args)
+    };
+    let text = stdout_lines(&of_balances("list", &[]));
     assert_eq!(text.len(), 3, "{text:#?}");
     assert!(text.iter().all(|l| l.contains("waiting")
         && l.contains("Deposited")
@@ -58,16 +60,7 @@ async fn parked_lists_shows_and_purges() {
     let positions: Vec<u64> = waiting.iter().map(|(p, _)| *p).collect();
     assert!(waiting.iter().all(|(_, s)| s == "waiting"));
 
-    let shown = parked(
-        &db.url,
-        &[
-            "show",
-            "account",
-            "--consumer",
-            "balances",
-            &positions[1].to_string(),
-        ],
-    );
+    let shown = of_balances("show", &[&positions[1].to_string()]);
     let record: Value =
         serde_json::from_slice(&shown.stdout).expect("show prints one JSON document");
     assert_eq!(record["message"]["data"]["n"], 4);
@@ -75,31 +68,15 @@ async fn parked_lists_shows_and_purges() {
     assert_eq!(record["parked_from"]["attempts"], 2);
     assert_eq!(record["state"], "waiting");
 
-    let dry = stdout_lines(&parked(
-        &db.url,
-        &[
-            "purge",
-            "account",
-            "--consumer",
-            "balances",
-            &positions[0].to_string(),
-            "--dry-run",
-        ],
+    let dry = stdout_lines(&of_balances(
+        "purge",
+        &[&positions[0].to_string(), "--dry-run"],
     ));
     assert_eq!(dry.len(), 1);
     assert!(dry[0].starts_with("would purge"), "{}", dry[0]);
     assert_eq!(states(&db.url), waiting, "a dry run purges nothing");
 
-    let purged = stdout_lines(&parked(
-        &db.url,
-        &[
-            "purge",
-            "account",
-            "--consumer",
-            "balances",
-            &positions[0].to_string(),
-        ],
-    ));
+    let purged = stdout_lines(&of_balances("purge", &[&positions[0].to_string()]));
     assert_eq!(
         purged,
         vec![format!("purged 1 parked message(s), at {}", positions[0])]
@@ -107,39 +84,14 @@ async fn parked_lists_shows_and_purges() {
     let after = states(&db.url);
     assert_eq!(after[0], (positions[0], "purged".to_owned()));
     assert_eq!(after[1].1, "waiting");
-    let still = stdout_lines(&parked(
-        &db.url,
-        &["list", "account", "--consumer", "balances", "--waiting"],
-    ));
+    let still = stdout_lines(&of_balances("list", &["--waiting"]));
     assert_eq!(still.len(), 2);
-    let again = stdout_lines(&parked(
-        &db.url,
-        &[
-            "purge",
-            "account",
-            "--consumer",
-            "balances",
-            &positions[0].to_string(),
-        ],
-    ));
+    let again = stdout_lines(&of_balances("purge", &[&positions[0].to_string()]));
     assert!(again[0].starts_with("nothing to purge"), "{again:?}");
 
-    let dry_all = stdout_lines(&parked(
-        &db.url,
-        &[
-            "purge",
-            "account",
-            "--consumer",
-            "balances",
-            "--all",
-            "--dry-run",
-        ],
-    ));
+    let dry_all = stdout_lines(&of_balances("purge", &["--all", "--dry-run"]));
     assert_eq!(dry_all.len(), 2, "only those still waiting: {dry_all:?}");
-    let all = stdout_lines(&parked(
-        &db.url,
-        &["purge", "account", "--consumer", "balances", "--all"],
-    ));
+    let all = stdout_lines(&of_balances("purge", &["--all"]));
     assert_eq!(
         all,
         vec![format!(
