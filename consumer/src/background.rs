@@ -45,28 +45,36 @@ impl Runner {
     /// retries of [`Runner::commit`]; a second consumer on the position
     /// stream is fatal, as it is there.
     pub(crate) async fn settle(&mut self) -> Result<()> {
+        match self.finish_background().await? {
+            Some((position, failure)) => {
+                self.update(|h| {
+                    h.last_error = Some(format!("recording the position failed: {failure}"))
+                });
+                self.commit(position).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the background write, if any. Landed: it shows in the
+    /// health. Refused because another consumer writes the position stream:
+    /// that error. Failed otherwise: its position and why.
+    async fn finish_background(&mut self) -> Result<Option<(u64, String)>> {
         let Some((position, writing)) = self.background.take() else {
-            return Ok(());
+            return Ok(None);
         };
-        match writing.await {
+        let failure = match writing.await {
             Ok(Ok(())) => {
                 self.update(|h| h.committed = Some(position));
-                Ok(())
+                return Ok(None);
             }
-            Ok(Err(error @ message_store::Error::PositionStreamInUse { .. })) => Err(error.into()),
-            Ok(Err(error)) => {
-                self.update(|h| {
-                    h.last_error = Some(format!("recording the position failed: {error}"))
-                });
-                self.commit(position).await
+            Ok(Err(error @ message_store::Error::PositionStreamInUse { .. })) => {
+                return Err(error.into())
             }
-            Err(join) => {
-                self.update(|h| {
-                    h.last_error = Some(format!("recording the position failed: {join}"))
-                });
-                self.commit(position).await
-            }
-        }
+            Ok(Err(error)) => error.to_string(),
+            Err(join) => join.to_string(),
+        };
+        Ok(Some((position, failure)))
     }
 
     /// Records the position, retrying while the backend fails; a second
@@ -96,16 +104,8 @@ impl Runner {
     /// At the end, records the last handled position if it is not recorded yet
     /// (a few quick attempts; shutdown must not hang on a dead backend).
     pub(crate) async fn commit_on_close(&mut self) -> Result<()> {
-        if let Some((position, writing)) = self.background.take() {
-            // Anything but a landed record is settled below: recorded again.
-            match writing.await {
-                Ok(Ok(())) => self.update(|h| h.committed = Some(position)),
-                Ok(Err(error @ message_store::Error::PositionStreamInUse { .. })) => {
-                    return Err(error.into())
-                }
-                _ => {}
-            }
-        }
+        // A write that failed is settled below: the last handled recorded.
+        self.finish_background().await?;
         let (last, committed) = {
             let h = self.health.lock().unwrap_or_else(PoisonError::into_inner);
             (h.last_handled, h.committed)
