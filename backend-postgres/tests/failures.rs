@@ -278,21 +278,8 @@ async fn a_statement_timeout_is_transient_and_writes_nothing() {
         let Some(options) = support::options(variant).await else {
             return;
         };
-        let impatient = options.clone().options([("statement_timeout", "300")]);
-        let store = PostgresStore::connect_with(impatient, PostgresStore::pool_options())
-            .await
-            .unwrap();
-        let category = unique_category("timeout");
-        let mut holder = support::hold_category_lock(&options, &category).await;
-        let stream = category.stream("2").unwrap();
-        let error = store
-            .write(
-                &stream,
-                vec![NewMessage::new("Late", json!({}))],
-                ExpectedVersion::Any,
-            )
-            .await
-            .unwrap_err();
+        let stream = unique_category("timeout").stream("2").unwrap();
+        let (store, mut holder, error) = support::timed_out_write(&options, &stream).await;
         assert_eq!(error.kind(), ErrorKind::Transient, "{variant:?}: {error:?}");
         assert!(error.is_transient() && !error.is_outcome_unknown());
         holder.execute("ROLLBACK").await.unwrap();

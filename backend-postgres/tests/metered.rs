@@ -11,7 +11,6 @@ use message_store::backend::meter;
 use message_store::{Category, ExpectedVersion, MessageStore, NewMessage, SubscribeOptions};
 use message_store_conformance::support::wait_until;
 use message_store_postgres::sqlx::Executor;
-use message_store_postgres::PostgresStore;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use serde_json::json;
 use support::Variant;
@@ -91,26 +90,14 @@ async fn listener_reconnects_and_backend_failures_are_counted() {
     assert_eq!(reconnects, 1);
 
     let options = support::options(Variant::Ours).await.unwrap();
-    let impatient = options.clone().options([("statement_timeout", "300")]);
-    let store = PostgresStore::connect_with(impatient, PostgresStore::pool_options())
-        .await
-        .unwrap();
     let failing = [
         ("message_store.backend", "postgres"),
         ("messaging.operation.name", "write"),
         ("error.type", "Transient"),
     ];
     counted(meter::BACKEND_FAILURES, &[]);
-    let mut holder = support::hold_category_lock(&options, &category).await;
     let stream = category.stream("1").unwrap();
-    let refused = store
-        .write(
-            &stream,
-            vec![NewMessage::new("Late", json!({}))],
-            ExpectedVersion::Any,
-        )
-        .await
-        .unwrap_err();
+    let (store, mut holder, refused) = support::timed_out_write(&options, &stream).await;
     assert!(refused.is_transient(), "{refused:?}");
     assert_eq!(counted(meter::BACKEND_FAILURES, &failing), 1);
     holder.execute("ROLLBACK").await.unwrap();

@@ -190,6 +190,28 @@ pub async fn waits_for_a_lock(tag: &str) -> bool {
     .unwrap()
 }
 
+/// A write to `stream` cut by the statement timeout: a store whose
+/// statements time out after 300 ms writes while [`hold_category_lock`]
+/// holds the category. Returns that store, the holder (roll it back to
+/// release the lock), and the write's error.
+pub async fn timed_out_write(
+    options: &PgConnectOptions,
+    stream: &message_store::StreamName,
+) -> (PostgresStore, sqlx::PgConnection, message_store::Error) {
+    use message_store::{ExpectedVersion, MessageStore, NewMessage};
+    let impatient = options.clone().options([("statement_timeout", "300")]);
+    let store = PostgresStore::connect_with(impatient, PostgresStore::pool_options())
+        .await
+        .unwrap();
+    let holder = hold_category_lock(options, &stream.category()).await;
+    let late = vec![NewMessage::new("Late", serde_json::json!({}))];
+    let error = store
+        .write(stream, late, ExpectedVersion::Any)
+        .await
+        .unwrap_err();
+    (store, holder, error)
+}
+
 /// Opens a transaction that writes `Held` to `{category}-held` through plain
 /// SQL and stays open: it holds the category's lock, so every other write
 /// to the category waits until the returned connection commits or rolls back.
