@@ -111,9 +111,8 @@ impl<S: MessageStore> StoreSubscription<S> {
     /// the store's wake-ups are live.
     async fn wait(&mut self) {
         let poll = self.next_poll;
-        self.next_poll = (poll * 2)
-            .min(self.options.idle_backoff())
-            .max(self.options.poll_interval());
+        // Never shorter than the poll interval: the backoff's limit is not.
+        self.next_poll = (poll * 2).min(self.options.idle_backoff());
         let interval = if self.wake.is_some() && self.store.wake_ups_live() {
             self.options.fallback_interval().max(poll)
         } else {
