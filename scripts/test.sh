@@ -58,8 +58,22 @@ cleanup() {
 trap cleanup EXIT
 
 # 5. The tests.
+# Every binary runs whatever fails first, and a failure prints its message
+# without a backtrace, so the messages below stay short enough to read.
+export RUST_BACKTRACE=0
 status=0
-{ cargo test --workspace --all-targets && cargo test --workspace --doc; } 2>&1 | tee "$log" || status=$?
+{
+  units=0 docs=0
+  cargo test --workspace --all-targets --no-fail-fast || units=$?
+  cargo test --workspace --doc --no-fail-fast || docs=$?
+  [ "$units" -eq 0 ] && [ "$docs" -eq 0 ]
+} 2>&1 | tee "$log" || status=$?
+
+# What failed, once more at the end: each failing test's panic and its message.
+if [ "$status" -ne 0 ]; then
+  echo "== failures"
+  grep -A6 -E "^---- .* stdout ----$|panicked at" "$log" | grep -v -E "^note: run with|^--$" | head -n 200 || true
+fi
 
 # One closing line that totals every test binary's result.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }

@@ -75,14 +75,21 @@ pub async fn second_consumer_with_the_same_id_stands_by(store: Arc<dyn MessageSt
         .start(store.clone())
         .await
         .unwrap();
+    // Its record of 7 is written after 7 is handled, in the background:
+    // crash it once that landed, so the resume point is known.
+    wait_until("the standby recorded message 7", || {
+        let health = standby.health();
+        health.committed.is_some() && health.committed == health.last_handled
+    })
+    .await;
     standby.abort(); // a crash: the third waits for the lease
     store
         .write(&account, batch(8, 1), ExpectedVersion::Any)
         .await
         .unwrap();
     third.caught_up().await.unwrap();
-    // From the crashed one's last recorded position: 7, or 8 if it got to
-    // handle 8 before the abort took effect.
+    // From the crashed one's last recorded position: 7 (or 8, had it
+    // handled and recorded 8 before the abort took effect).
     let third_took = numbers(&third_seen.lock().unwrap());
     assert!(third_took == [7, 8] || third_took == [8], "{third_took:?}");
     assert_eq!(numbers(&first_seen.lock().unwrap()), [0, 1, 2, 3, 4, 5]);
