@@ -27,6 +27,16 @@ async fn three_messages(
     (category, account)
 }
 
+/// Waits until `consumer` recorded the position of the last message it
+/// handled (its records are written in the background, after handling).
+async fn wait_recorded(consumer: &message_store_consumer::ConsumerHandle, who: &str) {
+    wait_until(&format!("{who} recorded its last position"), || {
+        let health = consumer.health();
+        health.committed.is_some() && health.committed == health.last_handled
+    })
+    .await;
+}
+
 /// A second consumer with the same id, in this process or another (the
 /// same data behind a `FailingStore`), waits as a standby: it handles
 /// nothing while the first runs, takes over at once when the first shuts
@@ -77,11 +87,7 @@ pub async fn second_consumer_with_the_same_id_stands_by(store: Arc<dyn MessageSt
         .unwrap();
     // Its record of 7 is written after 7 is handled, in the background:
     // crash it once that landed, so the resume point is known.
-    wait_until("the standby recorded message 7", || {
-        let health = standby.health();
-        health.committed.is_some() && health.committed == health.last_handled
-    })
-    .await;
+    wait_recorded(&standby, "the standby").await;
     standby.abort(); // a crash: the third waits for the lease
     store
         .write(&account, batch(8, 1), ExpectedVersion::Any)
@@ -178,11 +184,7 @@ pub async fn a_restart_under_the_same_instance_id_resumes_at_once(store: Arc<dyn
     first.caught_up().await.unwrap();
     // Handled is not yet recorded: the crash comes once the last
     // message's position is, so the restart's redelivery is known.
-    wait_until("the first consumer recorded its last position", || {
-        let health = first.health();
-        health.committed.is_some() && health.committed == health.last_handled
-    })
-    .await;
+    wait_recorded(&first, "the first consumer").await;
     first.abort(); // a crash: the lease stays in the store
     let _ = first.join().await;
     store
