@@ -180,6 +180,7 @@ impl PostgresStore {
                 notifier,
                 pooled,
             }),
+            group: Some(Arc::new(crate::group::Committer::default())),
         })
     }
 }

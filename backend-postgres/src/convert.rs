@@ -51,6 +51,11 @@ pub(crate) fn last_written(positions: Vec<i64>) -> Result<u64, crate::error::Pos
     position_from_bigint(last, "write_message")
 }
 
+/// A count of messages (an offset in a batch) as a bigint.
+pub(crate) fn count(value: usize) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

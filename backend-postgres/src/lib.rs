@@ -26,6 +26,7 @@
 mod connect;
 mod convert;
 mod error;
+mod group;
 mod install;
 mod notify;
 mod pooler;
@@ -34,6 +35,7 @@ mod rows;
 mod statements;
 mod unit;
 mod warm;
+mod write;
 
 use std::fmt;
 use std::sync::Arc;
@@ -52,16 +54,17 @@ use tokio::sync::watch;
 
 pub use connect::DEFAULT_CONNECT_TIMEOUT;
 pub use error::PostgresError;
+pub use group::MAX_GROUP_MESSAGES;
 pub use install::{InstallOptions, InstallOutcome, MAX_INDEXED_GROUP_SIZE};
 pub use notify::{ListenerHealth, CHANNEL as NOTIFY_CHANNEL};
 pub use rows::message_from_row;
 pub use sqlx;
 pub use unit::Within;
 
-use error::{map_error, WriteContext};
+use error::map_error;
 use notify::Notifier;
 use pooler::leased;
-use retry::{read_with_retry, write_with_retry, Sent};
+use retry::read_with_retry;
 use warm::Warm;
 
 /// The `message_store.backend` of this backend's spans.
@@ -75,6 +78,8 @@ pub const SUPPORTED_VERSIONS: &str = "Message DB 1.3.0 or a later 1.x";
 #[derive(Clone)]
 pub struct PostgresStore {
     inner: Arc<Inner>,
+    /// Present with group commit on (see [`PostgresStore::with_group_commit`]).
+    group: Option<Arc<group::Committer>>,
 }
 
 struct Inner {
@@ -253,21 +258,7 @@ impl MessageStore for PostgresStore {
         let span = trace::write(BACKEND, stream.as_str(), &messages);
         trace::call(span, trace::uncounted, async move {
             validate_write(stream, &messages)?;
-            let sent = Sent::default();
-            let context = |sent: &Sent| WriteContext {
-                stream: stream.as_str(),
-                expected,
-                sent: sent.get(),
-            };
-            let batch = statements::Batch::new(messages);
-            let positions = write_with_retry(self.attempts(), || {
-                leased!(self, sent = sent, |conn, persistent| statements::write(
-                    conn, persistent, stream, &batch, expected
-                ))
-            })
-            .await
-            .map_err(|e| map_error(e, Some(&context(&sent))))?;
-            Ok(convert::last_written(positions)?)
+            self.write_messages(stream, messages, expected).await
         })
         .await
     }

@@ -41,10 +41,10 @@ type Sql<T> = Result<T, sqlx::Error>;
 /// A write's messages as the statements bind them, serialized once for
 /// every attempt.
 pub(crate) struct Batch {
-    ids: Vec<String>,
-    types: Vec<String>,
-    data: Vec<String>,
-    metadata: Vec<Option<String>>,
+    pub(crate) ids: Vec<String>,
+    pub(crate) types: Vec<String>,
+    pub(crate) data: Vec<String>,
+    pub(crate) metadata: Vec<Option<String>>,
 }
 
 impl Batch {
@@ -65,6 +65,11 @@ impl Batch {
             batch.types.push(message.message_type);
         }
         batch
+    }
+
+    /// How many messages.
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
     }
 }
 

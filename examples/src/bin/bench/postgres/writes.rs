@@ -104,6 +104,24 @@ pub(super) async fn run(
             target: ">= 0.95x",
         },
         WriteWorkload {
+            name: "single writes, 8 writers, one category (group commit)",
+            writers: 8,
+            per_writer: 1000,
+            large: false,
+            stream: |w, i| format!("benchW4-{w}x{}", i % 100),
+            pgbench_stream: "'pgbenchW4-' || :client_id || 'x' || :id",
+            target: ">= 3x",
+        },
+        WriteWorkload {
+            name: "single writes, 64 writers, one category (group commit)",
+            writers: 64,
+            per_writer: 250,
+            large: false,
+            stream: |w, i| format!("benchW6-{w}x{}", i % 100),
+            pgbench_stream: "'pgbenchW6-' || :client_id || 'x' || :id",
+            target: "",
+        },
+        WriteWorkload {
             name: "single writes 1 KiB, 1 writer, 1000 streams",
             writers: 1,
             per_writer: 2000,
@@ -142,6 +160,34 @@ pub(super) async fn run(
                 .target(w.target),
         );
     }
+
+    // A lone writer with group commit on and off, in turns: coalescing
+    // must not tax it.
+    let alone = ours.clone().with_group_commit(false);
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let tag = Uuid::new_v4().simple().to_string();
+        let name = |_, i| format!("benchW7{}-{}", &tag[..6], i % 1000);
+        for grouped in [run % 2 == 0, run % 2 == 1] {
+            let store = if grouped { ours } else { &alone };
+            let figure = write_singles(store, 1, 2000, false, name).await;
+            if grouped {
+                on.push(figure)
+            } else {
+                off.push(figure)
+            }
+        }
+    }
+    figures.push(
+        Figure::new(
+            "single writes, 1 writer, group commit on",
+            "postgres",
+            "msg/s",
+            on,
+        )
+        .reference("group commit off", median(&off))
+        .target(">= 0.95x"),
+    );
 
     // Batches of 100 in one write.
     let (mut mine, mut ceiling) = (Vec::new(), Vec::new());
