@@ -1,46 +1,143 @@
-//! Recording the consumer loop's position. It records without waiting for
-//! the write, one write at a time, so records land in the order of the
-//! positions. A record is only ever of a message whose handlers finished,
-//! a failed write is written again with retries, and the last one is
-//! awaited when the loop ends ([`Runner::commit_on_close`]).
+//! Recording the consumer loop's position without waiting for it. One
+//! task writes the records, one at a time, so they land in the order of
+//! the positions. A record asked for while one is being written waits in
+//! the task's slot, where a newer one replaces it: the task writes only
+//! the latest, so a consumer that handles faster than a write lands never
+//! waits, and its records never fall further behind than one write.
+//!
+//! A fleet bucket's loop does not coalesce: it waits for each record
+//! before it starts the next, so a refusal (its lease lapsed) stops it
+//! within a message.
+//!
+//! A record is only ever of a message whose handlers finished; a failed
+//! write is written again, in the foreground with retries, at the same
+//! position (a newer one waiting is dropped, recorded at the next
+//! interval or at the end); the last record is awaited when the loop ends
+//! ([`Runner::commit_on_close`]) and whenever the loop has caught up
+//! ([`Runner::settle`]), so a refusal (another consumer on the position
+//! stream) is seen before the loop idles.
 
-use std::sync::PoisonError;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures::future::BoxFuture;
+use tokio::task::JoinHandle;
 
 use crate::error::Result;
 use crate::runtime::Runner;
 
+/// The task writing records, and its slot for the next one.
+pub(crate) struct Background {
+    /// Ends with the position of its last write and how that went.
+    task: JoinHandle<(u64, message_store::Result<()>)>,
+    next: Arc<Mutex<Next>>,
+}
+
+#[derive(Default)]
+struct Next {
+    /// The record to write after the current one.
+    write: Option<(u64, BoxFuture<'static, message_store::Result<()>>)>,
+    /// The task took its last record: a new one needs a new task.
+    closed: bool,
+    /// The newest position handed to the task.
+    asked: u64,
+}
+
+impl Background {
+    /// True once the task ended.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Hands `write` to the running task; false when it has ended.
+    fn queue(&self, position: u64, write: BoxFuture<'static, message_store::Result<()>>) -> bool {
+        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        if next.closed {
+            return false;
+        }
+        // A record not yet started is superseded: dropped unrun.
+        next.write = Some((position, write));
+        next.asked = position;
+        true
+    }
+}
+
 impl Runner {
-    /// Records `global_position` (a handled message's): in the background
-    /// once the write before it settled, or, for consumers whose handlers
-    /// record positions in their units of work (which must see the
-    /// position stream as every write left it), right away.
+    /// Records `global_position` (a handled message's): in the background,
+    /// or, for consumers whose handlers record positions in their units of
+    /// work (which must see the position stream as every write left it),
+    /// right away.
     pub(crate) async fn record_soon(&mut self, global_position: u64) -> Result<()> {
-        self.settle().await?;
         if self.handlers.transactional() {
+            self.settle().await?;
             return self.commit(global_position).await;
         }
+        // A fleet bucket's loop waits for each record before the next, so
+        // that a lease lost while it was paused stops it within a message.
+        let coalesce = self.lease.is_none();
+        if let Some(background) = self
+            .background
+            .as_ref()
+            .filter(|b| coalesce && !b.is_finished())
+        {
+            if let Some(write) = self.subscription.commit_detached(global_position)? {
+                if background.queue(global_position, write) {
+                    return Ok(());
+                }
+            }
+        }
+        self.settle().await?;
         match self.subscription.commit_detached(global_position)? {
             Some(write) => {
-                // The health shows it as soon as it lands, idle or not.
-                let (health, progress) = (self.health.clone(), self.progress.clone());
-                let writing = tokio::spawn(async move {
-                    let written = write.await;
-                    if written.is_ok() {
-                        let mut health = health.lock().unwrap_or_else(PoisonError::into_inner);
-                        health.committed = health.committed.max(Some(global_position));
-                        drop(health);
-                        progress.send_modify(|changes| *changes = changes.wrapping_add(1));
-                    }
-                    written
-                });
-                self.background = Some((global_position, writing));
+                self.background = Some(self.spawn_writer(global_position, write));
                 Ok(())
             }
             None => self.commit(global_position).await,
         }
     }
 
-    /// Waits for the background write, if any: a landed one shows in the
+    /// Starts the task that writes `write` (the record of `position`) and
+    /// then whatever waits in its slot.
+    fn spawn_writer(
+        &self,
+        position: u64,
+        write: BoxFuture<'static, message_store::Result<()>>,
+    ) -> Background {
+        let next = Arc::new(Mutex::new(Next {
+            asked: position,
+            ..Next::default()
+        }));
+        // The health shows each record as soon as it lands, idle or not.
+        let (health, progress, slot) = (self.health.clone(), self.progress.clone(), next.clone());
+        let task = tokio::spawn(async move {
+            let (mut position, mut write) = (position, write);
+            loop {
+                let written = write.await;
+                let mut next = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                if written.is_err() {
+                    // Written again as it was: a retry of the same position
+                    // recognises its own record if the reply was lost.
+                    next.closed = true;
+                    next.write = None;
+                    return (position, written);
+                }
+                let following = next.write.take();
+                next.closed = following.is_none();
+                drop(next);
+                {
+                    let mut health = health.lock().unwrap_or_else(PoisonError::into_inner);
+                    health.committed = health.committed.max(Some(position));
+                }
+                progress.send_modify(|changes| *changes = changes.wrapping_add(1));
+                match following {
+                    Some((p, w)) => (position, write) = (p, w),
+                    None => return (position, written),
+                }
+            }
+        });
+        Background { task, next }
+    }
+
+    /// Waits for the background writes, if any: a landed one shows in the
     /// health; a failed one is written again, in the foreground, with the
     /// retries of [`Runner::commit`]; a second consumer on the position
     /// stream is fatal, as it is there.
@@ -56,25 +153,32 @@ impl Runner {
         }
     }
 
-    /// Waits for the background write, if any. Landed: it shows in the
+    /// Waits for the background writes, if any. Landed: they show in the
     /// health. Refused because another consumer writes the position stream:
-    /// that error. Failed otherwise: its position and why.
+    /// that error. Failed otherwise: the position to record again, and why.
     async fn finish_background(&mut self) -> Result<Option<(u64, String)>> {
-        let Some((position, writing)) = self.background.take() else {
+        let Some(background) = self.background.take() else {
             return Ok(None);
         };
-        let failure = match writing.await {
-            Ok(Ok(())) => {
-                self.update(|h| h.committed = Some(position));
+        let failure = match background.task.await {
+            Ok((position, Ok(()))) => {
+                self.update(|h| h.committed = h.committed.max(Some(position)));
                 return Ok(None);
             }
-            Ok(Err(error @ message_store::Error::PositionStreamInUse { .. })) => {
+            Ok((_, Err(error @ message_store::Error::PositionStreamInUse { .. }))) => {
                 return Err(error.into())
             }
-            Ok(Err(error)) => error.to_string(),
-            Err(join) => join.to_string(),
+            Ok((position, Err(error))) => (position, error.to_string()),
+            Err(join) => {
+                // The task panicked: record the newest position asked for.
+                let next = background
+                    .next
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                (next.asked, join.to_string())
+            }
         };
-        Ok(Some((position, failure)))
+        Ok(Some(failure))
     }
 
     /// Records the position, retrying while the backend fails; a second

@@ -41,8 +41,8 @@ pub(crate) struct Runner {
     pub(crate) crash: Option<CancellationToken>,
     /// The consumer's metrics.
     pub(crate) meters: ConsumerMeters,
-    /// The position write running in the background, and its position.
-    pub(crate) background: Option<(u64, JoinHandle<message_store::Result<()>>)>,
+    /// The task writing positions in the background.
+    pub(crate) background: Option<crate::background::Background>,
 }
 
 /// Sleeps unless cancelled first; false when cancelled.
@@ -166,13 +166,15 @@ impl Runner {
                     continue;
                 }
             };
+            let full = self
+                .options
+                .subscription
+                .batch_size()
+                .limit()
+                .is_some_and(|limit| batch.len() as u64 >= limit);
             for message in batch {
                 self.halt_if_crashed().await;
-                if self
-                    .background
-                    .as_ref()
-                    .is_some_and(|(_, w)| w.is_finished())
-                {
+                if self.background.as_ref().is_some_and(|b| b.is_finished()) {
                     self.settle().await?;
                 }
                 if self.token.is_cancelled() {
@@ -190,6 +192,10 @@ impl Runner {
                     self.record_soon(message.global_position).await?;
                     since_commit = 0;
                 }
+            }
+            if !full {
+                // Caught up: the records land (or fail) before the loop idles.
+                self.settle().await?;
             }
             let position = self.subscription.position();
             self.update(|h| h.position = position);
