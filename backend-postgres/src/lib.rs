@@ -7,6 +7,8 @@
 //! role), and [`PostgresStore::install`] sets up a compatible schema itself.
 //!
 //! * A batch write is one statement, one round trip, one transaction.
+//! * Concurrent writes share transactions (group commit), each call with
+//!   its own outcome; see [`PostgresStore::with_group_commit`].
 //! * Errors map to the same [`Error`](message_store::Error) variants the memory backend returns.
 //! * Subscriptions wake on `NOTIFY` when our schema's trigger is installed,
 //!   and poll otherwise.

@@ -151,6 +151,7 @@ macro_rules! __suite {
             the_lag_gauge_follows_a_consumer_and_each_fleet_bucket,
             consumer_killed_before_recording_loses_nothing,
             a_crash_never_leaves_a_position_past_an_unfinished_handler,
+            a_hanging_position_write_does_not_hold_handling_up,
             exactly_once_handlers_apply_each_message_once_across_kills,
             a_stale_exactly_once_consumer_commits_nothing,
             exactly_once_consumer_resolves_failed_and_lost_commits,

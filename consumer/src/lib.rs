@@ -15,9 +15,11 @@
 //!   `Recorded`, `{"position": N}`) every `position_update_interval` messages
 //!   and at shutdown, **only after** the handlers of those messages succeeded.
 //!   The write runs in the background while the next messages are handled
-//!   (one at a time, in order; a failed one is written again; the last is
-//!   awaited at shutdown), so a crash may leave the record of the latest
-//!   interval unwritten: more is delivered again, nothing is skipped. On restart, reading resumes at the recorded position (inclusive): the
+//!   (one at a time, in order; one asked for while another is in flight
+//!   replaces any waiting, so only the newest is written next; a failed
+//!   one is written again; they are awaited whenever the consumer catches
+//!   up and at shutdown; a fleet bucket waits for each before the next),
+//!   so a crash may leave the record of the latest intervals unwritten: more is delivered again, nothing is skipped. On restart, reading resumes at the recorded position (inclusive): the
 //!   last recorded message and anything after it are delivered again.
 //! * A failing handler (an error, a panic, an attempt running past the
 //!   optional [`handler_timeout`](ConsumerOptions::handler_timeout), or a

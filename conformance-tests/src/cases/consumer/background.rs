@@ -10,6 +10,8 @@ use message_store::backend::read_committed_position;
 use message_store::{ExpectedVersion, Message, MessageStore, MessageStoreExt};
 use message_store_consumer::{Consumer, HandlerResult};
 
+use crate::faults::{FailingStore, Operation};
+
 use super::*;
 
 /// A consumer recording every message (interval 1), whose handlers are
@@ -75,4 +77,45 @@ pub async fn a_crash_never_leaves_a_position_past_an_unfinished_handler(
         assert_eq!(done.len(), all.len(), "crash after {crash_after}: {done:?}");
         assert_eq!(health.committed, all.last().copied());
     }
+}
+
+/// Records never hold handling up: while the first position write of a
+/// consumer recording every message hangs, it handles all the rest (each
+/// record asked for meanwhile waits, only the newest kept, for the one in
+/// flight). Waiting for each record before the next would stop it at the
+/// second message.
+pub async fn a_hanging_position_write_does_not_hold_handling_up(store: Arc<dyn MessageStore>) {
+    let category = unique_category("patient");
+    store
+        .write(&stream(&category, "1"), batch(0, 20), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let failing = FailingStore::new(store.clone());
+    failing.stall_next(Operation::Write, 1);
+    let handled: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let consumer = {
+        let handled = handled.clone();
+        Consumer::new(category.clone())
+            .with_options(alone("patient").with_position_update_interval(1))
+            .on_any(move |message: Message| {
+                let handled = handled.clone();
+                async move {
+                    handled.lock().unwrap().push(message.position);
+                    HandlerResult::Ok(())
+                }
+            })
+    };
+    let handle = consumer.start(failing.clone()).await.unwrap();
+    wait_until("all 20 are handled while the first record hangs", || {
+        handled.lock().unwrap().len() == 20
+    })
+    .await;
+    assert_eq!(
+        failing.calls(Operation::Write),
+        1,
+        "one record in flight, the rest waiting"
+    );
+    assert_eq!(*handled.lock().unwrap(), (0..20).collect::<Vec<u64>>());
+    handle.abort();
+    let _ = handle.join().await;
 }
