@@ -12,7 +12,7 @@ mod support;
 
 use grouping::*;
 use message_store::{Error, ExpectedVersion, MessageStore, NewMessage, StreamName};
-use message_store_postgres::sqlx::{self, Connection};
+use message_store_postgres::sqlx::Connection;
 use serde_json::json;
 
 /// 63 writes queued behind a waiting one go in one transaction; with
@@ -191,30 +191,14 @@ async fn a_group_whose_connection_dies_writes_each_call_alone() {
         }
         first_holder.close().await.unwrap();
         first.await.unwrap().unwrap();
-        until("the group to wait for its lock", || async {
-            let mut admin = admin(variant).await;
-            sqlx::query_scalar::<_, bool>(
-                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1
-                                AND wait_event_type = 'Lock' AND query LIKE '%m.expected)%')",
-            )
-            .bind(&tag)
-            .fetch_one(&mut admin)
-            .await
-            .unwrap()
+        until("the group to wait for its lock", || {
+            waits_in(variant, &tag, "%m.expected)%")
         })
         .await;
         assert_eq!(support::kill(&tag, "%m.expected)%").await, 1);
         // Each call, written alone, waits for the lock in turn.
-        until("a call written alone to wait", || async {
-            let mut admin = admin(variant).await;
-            sqlx::query_scalar::<_, bool>(
-                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1
-                                AND wait_event_type = 'Lock' AND query LIKE '%write_message($1%')",
-            )
-            .bind(&tag)
-            .fetch_one(&mut admin)
-            .await
-            .unwrap()
+        until("a call written alone to wait", || {
+            waits_in(variant, &tag, "%write_message($1%")
         })
         .await;
         group_holder.close().await.unwrap();

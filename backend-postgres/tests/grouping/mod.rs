@@ -114,3 +114,18 @@ pub async fn queue(
     .await;
     write
 }
+
+/// True when a session named `tag` running a statement like `pattern`
+/// waits for a lock.
+pub async fn waits_in(variant: Variant, tag: &str, pattern: &str) -> bool {
+    let mut admin = admin(variant).await;
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1
+                        AND wait_event_type = 'Lock' AND query LIKE $2)",
+    )
+    .bind(tag)
+    .bind(pattern)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap()
+}
