@@ -52,11 +52,14 @@ pub async fn crashed_fleet_instance_loses_nothing(store: Arc<dyn MessageStore>) 
         "crash: {} messages, 1 crash, {its_buckets} buckets moved in {moved_in:?}, {takeovers} takeovers, {duplicates} duplicates from the crash ({before_crash} from handovers before it), 0 lost",
         first_half + 60
     );
-    assert_eq!(takeovers, its_buckets as u64);
-    // Only what it handled from its last recorded position on comes again
-    // (resuming is inclusive): at most `interval` messages per bucket it held.
+    // Each of its buckets is taken over; a machine that stalls the runtime
+    // past a lease may make a live instance look expired too, and that
+    // takeover redelivers like the crash's.
+    assert!(takeovers >= its_buckets as u64, "{takeovers} takeovers");
+    // Only what was handled from the last recorded position on comes again
+    // (resuming is inclusive): at most `interval` messages per takeover.
     assert!(
-        (duplicates as u64) <= its_buckets as u64 * interval,
-        "{duplicates} duplicates from {its_buckets} buckets"
+        (duplicates as u64) <= takeovers * interval,
+        "{duplicates} duplicates from {takeovers} takeovers of which {its_buckets} the crash's"
     );
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use message_store::{ConsumerGroup, ErrorKind, MessageStore, MessageStoreExt, SubscribeOptions};
-use message_store_consumer::fleet::{FleetOptions, CLAIMED};
+use message_store_consumer::fleet::{FleetHealth, FleetOptions, CLAIMED};
 use message_store_consumer::{Error, ErrorKind::Store};
 
 use super::*;
@@ -58,14 +58,15 @@ pub async fn fleet_of_four_shares_a_category(store: Arc<dyn MessageStore>) {
         log.entries().len(),
         generations.values().map(BTreeSet::len).collect::<Vec<_>>()
     );
-    let mut handled = 0;
+    let mut healths = Vec::new();
     for instance in instances {
         let health = instance.shutdown().await.unwrap();
         assert!(!health.running);
-        assert_eq!(health.refused_commits, 0, "{health:?}");
-        handled += health.handled;
+        healths.push(health);
     }
+    let handled: u64 = healths.iter().map(|h| h.handled).sum();
     assert_eq!(handled, log.entries().len() as u64);
+    refused_only_after_takeovers(&healths);
 }
 
 /// A rolling deploy: B starts while A runs, A stops, C starts, all while
@@ -139,10 +140,24 @@ pub async fn rolling_deploy_hands_buckets_over(store: Arc<dyn MessageStore>) {
         "{duplicates} duplicates, {handovers} handovers"
     );
     assert_eq!(a_health.releases, a_health.claims + a_health.takeovers);
+    let mut healths = vec![a_health];
     for instance in [b, c] {
-        let health = instance.shutdown().await.unwrap();
-        assert_eq!(health.refused_commits, 0, "{health:?}");
+        healths.push(instance.shutdown().await.unwrap());
     }
+    refused_only_after_takeovers(&healths);
+}
+
+/// Graceful handovers never leave a stale owner committing: a commit is
+/// refused only after a takeover, and at most once per takeover. (A test
+/// machine that stalls the runtime past a lease makes a live instance look
+/// expired; the refused commit is then the fence doing its work.)
+fn refused_only_after_takeovers(healths: &[FleetHealth]) {
+    let refused: u64 = healths.iter().map(|h| h.refused_commits).sum();
+    let takeovers: u64 = healths.iter().map(|h| h.takeovers).sum();
+    assert!(
+        refused <= takeovers,
+        "{refused} refused commits, {takeovers} takeovers: {healths:#?}"
+    );
 }
 
 /// With one bucket a fleet is a plain consumer with standbys: the second
