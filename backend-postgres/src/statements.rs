@@ -212,6 +212,19 @@ pub(crate) async fn category_head(
         .await
 }
 
+/// The order every multi-category transaction takes its categories' locks
+/// in: by lock key (the category's `hash_64`), each key once, so that no
+/// two such transactions deadlock. `categories` may repeat.
+pub(crate) fn lock_order<'a>(categories: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut keyed: Vec<(i64, &str)> = categories
+        .into_iter()
+        .map(|category| (message_store::hash_64(category), category))
+        .collect();
+    keyed.sort_unstable();
+    keyed.dedup_by_key(|(key, _)| *key);
+    keyed.into_iter().map(|(_, category)| category).collect()
+}
+
 /// Takes the advisory locks of `categories`, in the order given, as
 /// Message DB's `write_message` takes a category's: `acquire_lock` of a
 /// category name is its own category's lock. One statement; `unnest` hands

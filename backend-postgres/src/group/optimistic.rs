@@ -43,7 +43,8 @@ pub(super) async fn attempt(store: &PostgresStore, group: &[Queued]) -> Attempt 
     order.sort_unstable();
     let mut rows = Rows::default();
     for &(_, index) in &order {
-        add_rows(&mut rows, &group[index]);
+        let call = &group[index];
+        rows.push_call(call, convert::expected_version(call.expected));
     }
     let sent = Sent::default();
     let written = leased!(store, sent = sent, |conn, persistent| sql::write(
@@ -73,24 +74,20 @@ pub(super) async fn attempt(store: &PostgresStore, group: &[Queued]) -> Attempt 
     }
 }
 
-/// `call`'s messages as rows of the write, the first expecting what the
-/// caller expects and each later one the message before it.
-fn add_rows<'a>(rows: &mut Rows<'a>, call: &'a Queued) {
-    let first = convert::expected_version(call.expected);
-    for k in 0..call.batch.len() {
-        rows.push(call, k, first.map(|version| version + convert::count(k)));
-    }
-}
-
 impl<'a> Rows<'a> {
-    /// Adds message `k` of `call`, expecting `expected`.
-    pub(super) fn push(&mut self, call: &'a Queued, k: usize, expected: Option<i64>) {
+    /// Adds `call`'s messages, the first expecting the stream at `first`
+    /// and each later one the message before it (`None`: expect nothing,
+    /// as for `Any`).
+    pub(super) fn push_call(&mut self, call: &'a Queued, first: Option<i64>) {
         let batch = &call.batch;
-        self.ids.push(&batch.ids[k]);
-        self.streams.push(call.stream.as_str());
-        self.types.push(&batch.types[k]);
-        self.data.push(&batch.data[k]);
-        self.metadata.push(batch.metadata[k].as_deref());
-        self.expected.push(expected);
+        for k in 0..batch.len() {
+            self.ids.push(&batch.ids[k]);
+            self.streams.push(call.stream.as_str());
+            self.types.push(&batch.types[k]);
+            self.data.push(&batch.data[k]);
+            self.metadata.push(batch.metadata[k].as_deref());
+            self.expected
+                .push(first.map(|version| version + convert::count(k)));
+        }
     }
 }

@@ -22,6 +22,7 @@ use super::plan::{self, Verdict};
 use super::sql::{self, Rows};
 use super::Queued;
 use crate::retry::{is_connection_error, is_lost_reply, is_terminated_session};
+use crate::statements;
 use crate::warm::Lease;
 use crate::{convert, PostgresStore};
 
@@ -107,16 +108,7 @@ async fn check_and_write(
     persistent: bool,
     group: &[Queued],
 ) -> std::result::Result<Vec<Result<u64>>, sqlx::Error> {
-    let mut locks: Vec<(i64, &str)> = group
-        .iter()
-        .map(|call| {
-            let category = category_of(call.stream.as_str());
-            (message_store::hash_64(category), category)
-        })
-        .collect();
-    locks.sort_unstable();
-    locks.dedup_by_key(|(key, _)| *key);
-    let locks: Vec<&str> = locks.into_iter().map(|(_, category)| category).collect();
+    let locks = statements::lock_order(group.iter().map(|call| category_of(call.stream.as_str())));
     let mut streams: Vec<&str> = group.iter().map(|call| call.stream.as_str()).collect();
     streams.sort_unstable();
     streams.dedup();
@@ -138,7 +130,8 @@ async fn check_and_write(
     let mut rows = Rows::default();
     for (call, verdict) in group.iter().zip(&verdicts) {
         if let Verdict::Write { version } = verdict {
-            add_rows(&mut rows, call, *version);
+            let first = (call.expected != ExpectedVersion::Any).then_some(*version);
+            rows.push_call(call, first);
         }
     }
     let mut positions = if rows.ids.is_empty() {
@@ -158,18 +151,6 @@ async fn check_and_write(
             Verdict::Refuse(error) => Err(error),
         })
         .collect())
-}
-
-/// `call`'s messages as rows of the write, expecting the stream at
-/// `version` and each later message the one before (none for `Any`).
-fn add_rows<'a>(rows: &mut Rows<'a>, call: &'a Queued, version: i64) {
-    for k in 0..call.batch.len() {
-        let expected = match call.expected {
-            ExpectedVersion::Any => None,
-            _ => Some(version + convert::count(k)),
-        };
-        rows.push(call, k, expected);
-    }
 }
 
 /// The error of a call whose commit lost its reply (`cause`, shared by

@@ -96,13 +96,7 @@ macro_rules! unit_calls {
             }
 
             async fn lock_categories(&mut self, categories: &[Category]) -> Result<()> {
-                let mut ordered: Vec<(i64, &str)> = categories
-                    .iter()
-                    .map(|c| (message_store::hash_64(c.as_str()), c.as_str()))
-                    .collect();
-                ordered.sort_unstable();
-                ordered.dedup_by_key(|(key, _)| *key);
-                let names: Vec<&str> = ordered.into_iter().map(|(_, name)| name).collect();
+                let names = statements::lock_order(categories.iter().map(Category::as_str));
                 $crate::unit::calls::on_unit!(self, None, |conn, persistent| {
                     statements::lock_categories(conn, persistent, &names)
                 });
