@@ -11,7 +11,7 @@ mod grouping;
 mod support;
 
 use grouping::*;
-use message_store::{Error, ExpectedVersion, MessageStore, NewMessage, StreamName};
+use message_store::{Error, ExpectedVersion, MessageStore, NewMessage};
 use message_store_postgres::sqlx::Connection;
 use serde_json::json;
 
@@ -25,14 +25,14 @@ async fn concurrent_writes_share_one_transaction() {
         }
         let category = unique_category("grouped");
         let (store, holder, first) = first_write_waiting(variant, &category).await;
-        let mut writes = vec![first];
-        for i in 0..63 {
-            let stream = category.stream(&format!("{}", i % 16)).unwrap();
-            writes.push(queue(&store, i + 1, &stream, one("W"), ExpectedVersion::Any).await);
-        }
-        holder.close().await.unwrap(); // rolls back, releasing the lock
-        for write in writes {
-            write.await.unwrap().unwrap();
+        let calls: Vec<Call> = (0..63)
+            .map(|i| {
+                let stream = category.stream(&format!("{}", i % 16)).unwrap();
+                (stream, one("W"), ExpectedVersion::Any)
+            })
+            .collect();
+        for outcome in write_as_a_group(&store, holder, first, calls).await {
+            outcome.unwrap();
         }
         assert_eq!(
             transactions(variant, &category).await,
@@ -90,7 +90,7 @@ async fn each_call_in_a_group_keeps_its_own_outcome() {
         again.id = shared_id;
         let mut reused = NewMessage::new("W", json!({}));
         reused.id = stored_id;
-        let calls: Vec<(StreamName, Vec<NewMessage>, ExpectedVersion)> = vec![
+        let calls: Vec<Call> = vec![
             (
                 fresh.clone(),
                 vec![NewMessage::new("W", json!({})), shared],
@@ -112,15 +112,9 @@ async fn each_call_in_a_group_keeps_its_own_outcome() {
                 ExpectedVersion::Any,
             ),
         ];
-        let mut writes = Vec::new();
-        for (i, (stream, messages, expected)) in calls.into_iter().enumerate() {
-            writes.push(queue(&store, i + 1, &stream, messages, expected).await);
-        }
-        holder.close().await.unwrap();
-        first.await.unwrap().unwrap();
         let mut outcomes = Vec::new();
-        for write in writes {
-            outcomes.push(match write.await.unwrap() {
+        for outcome in write_as_a_group(&store, holder, first, calls).await {
+            outcomes.push(match outcome {
                 Ok(position) => format!("at {position}"),
                 Err(Error::WrongExpectedVersion { actual, .. }) => {
                     format!("wrong, actual {actual:?}")

@@ -8,7 +8,7 @@ mod support;
 
 use grouping::*;
 use message_store::ExpectedVersion;
-use message_store_postgres::sqlx::{self, Connection};
+use message_store_postgres::sqlx;
 use support::Variant;
 use uuid::Uuid;
 
@@ -34,17 +34,16 @@ async fn a_call_the_database_refuses_fails_alone() {
 
     let category = unique_category("poisoned");
     let (store, holder, first) = first_write_waiting(variant, &category).await;
-    let mut writes = Vec::new();
-    for i in 0..5 {
-        let kind = if i == 2 { poison.as_str() } else { "W" };
-        let stream = category.stream(&i.to_string()).unwrap();
-        writes.push(queue(&store, i + 1, &stream, one(kind), ExpectedVersion::NoStream).await);
-    }
-    holder.close().await.unwrap();
-    first.await.unwrap().unwrap();
+    let calls: Vec<Call> = (0..5)
+        .map(|i| {
+            let kind = if i == 2 { poison.as_str() } else { "W" };
+            let stream = category.stream(&i.to_string()).unwrap();
+            (stream, one(kind), ExpectedVersion::NoStream)
+        })
+        .collect();
     let mut outcomes = Vec::new();
-    for write in writes {
-        outcomes.push(match write.await.unwrap() {
+    for outcome in write_as_a_group(&store, holder, first, calls).await {
+        outcomes.push(match outcome {
             Ok(position) => format!("at {position}"),
             Err(error) => {
                 assert!(

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use message_store::{Category, ExpectedVersion, MessageStore, NewMessage, StreamName};
-use message_store_postgres::sqlx::{self, ConnectOptions, PgConnection};
+use message_store_postgres::sqlx::{self, ConnectOptions, Connection, PgConnection};
 use message_store_postgres::PostgresStore;
 use serde_json::json;
 use tokio::task::JoinHandle;
@@ -113,6 +113,31 @@ pub async fn queue(
     })
     .await;
     write
+}
+
+/// One call of a group: its stream, messages and expected version.
+pub type Call = (StreamName, Vec<NewMessage>, ExpectedVersion);
+
+/// Queues `calls` behind the `first` write (each until it is queued), then
+/// closes `holder`: the first write commits alone and the queued calls go
+/// as one group. Each queued call's outcome, in order.
+pub async fn write_as_a_group(
+    store: &PostgresStore,
+    holder: PgConnection,
+    first: JoinHandle<message_store::Result<u64>>,
+    calls: Vec<Call>,
+) -> Vec<message_store::Result<u64>> {
+    let mut writes = Vec::new();
+    for (i, (stream, messages, expected)) in calls.into_iter().enumerate() {
+        writes.push(queue(store, i + 1, &stream, messages, expected).await);
+    }
+    holder.close().await.unwrap(); // rolls back, releasing the lock
+    first.await.unwrap().unwrap();
+    let mut outcomes = Vec::new();
+    for write in writes {
+        outcomes.push(write.await.unwrap());
+    }
+    outcomes
 }
 
 /// True when a session named `tag` running a statement like `pattern`
