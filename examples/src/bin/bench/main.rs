@@ -26,7 +26,7 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Scale factor for data sizes (1 = the sizes for memory; smaller for a quick look).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     scale: u64,
     /// Only the memory backend.
     #[arg(long)]
