@@ -5,9 +5,10 @@
 //! the latest, so a consumer that handles faster than a write lands never
 //! waits, and its records never fall further behind than one write.
 //!
-//! A fleet bucket's loop does not coalesce: it waits for each record
-//! before it starts the next, so a refusal (its lease lapsed) stops it
-//! within a message.
+//! A fleet bucket's loop (a standby consumer's too) coalesces the same
+//! way: what stops a stale owner is its lease by its own clock, looked at
+//! before every message (see `fleet::fence`), and the store's refusal of
+//! its next record, seen before the first message after the reply.
 //!
 //! A record is only ever of a message whose handlers finished; a failed
 //! write is written again, in the foreground with retries, at the same
@@ -71,14 +72,7 @@ impl Runner {
             self.settle().await?;
             return self.commit(global_position).await;
         }
-        // A fleet bucket's loop waits for each record before the next, so
-        // that a lease lost while it was paused stops it within a message.
-        let coalesce = self.lease.is_none();
-        if let Some(background) = self
-            .background
-            .as_ref()
-            .filter(|b| coalesce && !b.is_finished())
-        {
+        if let Some(background) = self.background.as_ref().filter(|b| !b.is_finished()) {
             if let Some(write) = self.subscription.commit_detached(global_position)? {
                 if background.queue(global_position, write) {
                     return Ok(());

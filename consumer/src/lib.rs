@@ -357,6 +357,7 @@ impl Consumer {
             progress,
             claim: Some(claim.clone()),
             lease: None,
+            fence: None,
             crash: None,
             meters,
             background: None,

@@ -39,6 +39,9 @@ pub(crate) struct Runner {
     /// A fleet bucket's: cancelled when its instance crashed (see
     /// [`Runner::halt_if_crashed`]).
     pub(crate) crash: Option<CancellationToken>,
+    /// A fleet bucket's: its instance's lease by its own clock, looked at
+    /// before every message (see [`crate::fleet::FenceView`]).
+    pub(crate) fence: Option<crate::fleet::FenceView>,
     /// The consumer's metrics.
     pub(crate) meters: ConsumerMeters,
     /// The task writing positions in the background.
@@ -179,6 +182,13 @@ impl Runner {
                 }
                 if self.token.is_cancelled() {
                     return Ok(());
+                }
+                if let Some(fence) = &mut self.fence {
+                    // Past its lease (a pause): nothing starts until a
+                    // renewal lands, or the instance fences and stops it.
+                    if !fence.hold(&self.token).await {
+                        return Ok(());
+                    }
                 }
                 if !self.handle(&message).await? {
                     return Ok(());

@@ -34,6 +34,8 @@ pub(crate) struct BucketContext {
     pub(crate) lease_duration: std::time::Duration,
     /// Cancelled when the instance's loop was dropped unfinished (a crash).
     pub(crate) crash: tokio_util::sync::CancellationToken,
+    /// The instance's lease by its own clock: no message starts past it.
+    pub(crate) fence: super::FenceView,
     /// Where a plain consumer's handle watches its one bucket, whichever
     /// generation runs it.
     pub(crate) sink: Option<Sink>,
@@ -129,6 +131,7 @@ pub(crate) async fn run(context: BucketContext, token: CancellationToken) -> Buc
         claim: None,
         lease: Some(context.lease.clone()),
         crash: Some(context.crash.clone()),
+        fence: Some(context.fence.clone()),
         meters: ConsumerMeters::new(
             context.options.subscription.consumer_id(),
             context.category.as_str(),

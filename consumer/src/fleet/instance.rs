@@ -71,6 +71,8 @@ pub(crate) struct Instance {
     pub(super) fatal: Option<Error>,
     /// A bucket's stop that ran past its deadline, reported at the end.
     pub(super) cut: Option<Error>,
+    /// Until when its buckets' loops may start a message: its fence time.
+    pub(super) lease_clock: super::fence::Fence,
 }
 
 impl Instance {
@@ -86,6 +88,7 @@ impl Instance {
             planned: false,
             fatal: None,
             cut: None,
+            lease_clock: super::fence::Fence::new(),
         }
     }
 
@@ -102,7 +105,7 @@ impl Instance {
     /// When the buckets must stop taking messages: a heartbeat interval
     /// before the lease that others judge runs out, counted from the send
     /// of the last renewal that landed (they saw it no earlier).
-    fn fence_at(&self) -> Option<Instant> {
+    pub(super) fn fence_at(&self) -> Option<Instant> {
         let lease = self.setup.fleet.lease_duration();
         self.renewed_at.map(|at| at + lease - self.interval())
     }
@@ -173,6 +176,7 @@ impl Instance {
     /// Stops every bucket: the lease others see is about to run out.
     fn fence(&mut self) {
         self.fenced = true;
+        self.lease_clock.revoke();
         self.setup.shared.update(|h| h.expiries += 1);
         let held: Vec<u32> = self.running.keys().copied().collect();
         for bucket in held {

@@ -103,6 +103,7 @@
 //! lease; fencing still refuses stale commits.
 
 mod bucket;
+mod fence;
 mod handle;
 mod instance;
 mod members;
@@ -113,6 +114,7 @@ mod start;
 mod tick;
 
 pub(crate) use bucket::Sink;
+pub(crate) use fence::FenceView;
 pub use handle::{BucketHealth, FleetHandle, FleetHealth};
 pub use options::{FleetOptions, DEFAULT_BUCKETS, DEFAULT_LEASE_DURATION};
 pub use records::{CLAIMED, HEARTBEAT, LEFT, RELEASED};

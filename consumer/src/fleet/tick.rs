@@ -79,6 +79,9 @@ impl Instance {
             Ok(_) => {
                 self.renewed_at = Some(sent);
                 self.fenced = false;
+                if let Some(until) = self.fence_at() {
+                    self.lease_clock.extend(until);
+                }
                 self.setup.shared.update(|h| h.renewals += 1);
             }
             Err(error) => {
@@ -195,6 +198,7 @@ impl Instance {
             resumes,
             lease_duration: setup.fleet.lease_duration(),
             crash: setup.crash.clone(),
+            fence: self.lease_clock.view(),
             sink: setup.sink.clone(),
         };
         let run = bucket::run(context, token.clone());
