@@ -3,6 +3,7 @@
 
 mod options;
 mod position;
+mod read_ahead;
 mod recording;
 
 use std::time::Duration;
@@ -49,6 +50,8 @@ pub struct StoreSubscription<S> {
     /// How long the next poll waits: the poll interval, doubled after each
     /// read that found nothing up to the idle backoff's limit.
     next_poll: Duration,
+    /// The next page, read while the last one is handled (after a full one).
+    ahead: Option<read_ahead::ReadAhead>,
 }
 
 impl<S: MessageStore> StoreSubscription<S> {
@@ -86,6 +89,7 @@ impl<S: MessageStore> StoreSubscription<S> {
             cursor,
             wake,
             next_poll: options_poll,
+            ahead: None,
         })
     }
 
@@ -104,6 +108,14 @@ impl<S: MessageStore> StoreSubscription<S> {
             });
         }
         Ok(())
+    }
+
+    /// Marks the wake-ups seen before a read: anything written after this
+    /// point wakes the wait that follows a read finding nothing.
+    fn mark_wake(&mut self) {
+        if let Some(wake) = &mut self.wake {
+            wake.borrow_and_update();
+        }
     }
 
     /// Waits until woken, or for the next poll (the poll interval, backed
@@ -135,16 +147,33 @@ impl<S: MessageStore> StoreSubscription<S> {
 impl<S: MessageStore + Clone> Subscription for StoreSubscription<S> {
     async fn next_batch(&mut self) -> Result<Vec<Message>> {
         loop {
-            if let Some(wake) = &mut self.wake {
-                // Anything written after this point wakes the wait below.
-                wake.borrow_and_update();
-            }
-            let read = self.options.category_read(self.cursor);
-            let batch = self.store.read_category(&self.category, read).await?;
+            let read_ahead = match self.ahead.take() {
+                Some(ahead) => ahead.take(self.cursor).await,
+                None => None,
+            };
+            let batch = match read_ahead {
+                Some(page) => page?,
+                None => {
+                    self.mark_wake();
+                    let read = self.options.category_read(self.cursor);
+                    self.store.read_category(&self.category, read).await?
+                }
+            };
             if let Some(last) = batch.last() {
                 self.next_poll = self.options.poll_interval();
                 self.cursor = last.global_position + 1;
                 self.committable = self.committable.max(Some(last.global_position));
+                let limit = self.options.batch_size().limit();
+                if limit.is_some_and(|limit| batch.len() as u64 >= limit) {
+                    self.mark_wake();
+                    let read = self.options.category_read(self.cursor);
+                    self.ahead = Some(read_ahead::ReadAhead::start(
+                        &self.store,
+                        &self.category,
+                        self.cursor,
+                        read,
+                    ));
+                }
                 return Ok(batch);
             }
             self.wait().await;
