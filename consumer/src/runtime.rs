@@ -57,10 +57,18 @@ pub(crate) async fn pause(token: &CancellationToken, duration: Duration) -> bool
 }
 
 impl Runner {
+    /// Changes the health and tells those waiting for progress.
     pub(crate) fn update(&self, f: impl FnOnce(&mut ConsumerHealth)) {
-        f(&mut self.health.lock().unwrap_or_else(PoisonError::into_inner));
+        self.note(f);
         self.progress
             .send_modify(|changes| *changes = changes.wrapping_add(1));
+    }
+
+    /// Changes the health without waking those waiting for progress: for
+    /// what they do not wait for (the message in flight), since a wake-up
+    /// per message costs more than the rest of the loop's bookkeeping.
+    pub(crate) fn note(&self, f: impl FnOnce(&mut ConsumerHealth)) {
+        f(&mut self.health.lock().unwrap_or_else(PoisonError::into_inner));
     }
 
     /// Counts a backend failure and shows it in the health (`what`
@@ -233,13 +241,14 @@ impl Runner {
     async fn handle(&mut self, message: &Message) -> Result<bool> {
         let before = self.attempt_counts();
         let started = std::time::Instant::now();
-        self.update(|h| h.in_flight = Some(message.global_position));
+        self.note(|h| h.in_flight = Some(message.global_position));
         let span = trace::process(self.options.subscription.consumer_id(), message);
         let handled = self
             .handle_in_flight(message)
             .instrument(span.clone())
             .await;
-        self.update(|h| h.in_flight = None);
+        // Cleared already with the progress it made, unless it made none.
+        self.note(|h| h.in_flight = None);
         let after = self.attempt_counts();
         let failed = after.0 - before.0;
         // A parked message's attempts all failed; a handled one's last did not.
@@ -296,13 +305,18 @@ impl Runner {
                 failures,
                 last_error,
             } => {
+                // One update for the whole of the common case.
                 self.update(|h| {
                     h.handled += 1;
                     h.failed_attempts += u64::from(failures);
                     if last_error.is_some() {
                         h.last_error = last_error;
                     }
+                    h.in_flight = None;
+                    h.last_handled = Some(message.global_position);
+                    h.last_message_time = Some(message.time);
                 });
+                return Ok(true);
             }
             Outcome::Cancelled => return Ok(false),
             Outcome::Failed { attempts, error } => {
@@ -310,13 +324,14 @@ impl Runner {
                 if !self.park(message, error.to_string(), attempts).await? {
                     return Ok(false);
                 }
-                self.update(|h| h.parked += 1);
+                self.update(|h| {
+                    h.parked += 1;
+                    h.in_flight = None;
+                    h.last_handled = Some(message.global_position);
+                    h.last_message_time = Some(message.time);
+                });
             }
         }
-        self.update(|h| {
-            h.last_handled = Some(message.global_position);
-            h.last_message_time = Some(message.time);
-        });
         Ok(true)
     }
 
