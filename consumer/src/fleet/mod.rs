@@ -67,7 +67,9 @@
 //! is not ready until a heartbeat lands in time again), at `L - L/6` a
 //! handler still running is dropped, so nothing of it runs when others may
 //! take over at `L`. A tick never runs past those moments, so a store call
-//! that hangs does not hold the fence up.
+//! that hangs does not hold the fence up. Each bucket's loop also looks at
+//! that moment itself before every message, so a loop that wakes from a
+//! pause starts nothing, whichever of the instance's tasks runs first.
 //!
 //! # Timings, with lease duration `L`
 //!
@@ -88,9 +90,9 @@
 //!   `L + 2 × L/3`. Messages it handled after its last recorded position
 //!   are delivered again (at least once).
 //! * **Pause** (a stopped process, a long GC): its buckets are taken over
-//!   after `L`; when it resumes, its handler in flight may finish, but its
-//!   next commit is refused (or its fence, now past, drops the bucket
-//!   first), so it stops handling the bucket, and the new owner has
+//!   after `L`; when it resumes, its handler in flight may finish, but it
+//!   starts no other message (its fence is past), its next commit is
+//!   refused, and it stops handling the bucket; the new owner has
 //!   delivered again from the last position recorded before the claim.
 //!   Handlers that write elsewhere fence those writes with the generation.
 //! * **Partition from the store, or a slow store:** an instance whose
