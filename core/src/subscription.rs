@@ -147,13 +147,14 @@ impl<S: MessageStore> StoreSubscription<S> {
 impl<S: MessageStore + Clone> Subscription for StoreSubscription<S> {
     async fn next_batch(&mut self) -> Result<Vec<Message>> {
         loop {
-            let read_ahead = match self.ahead.take() {
-                Some(ahead) => ahead.take(self.cursor).await,
+            let read_ahead = match &mut self.ahead {
+                Some(ahead) => ahead.next(self.cursor).await,
                 None => None,
             };
             let batch = match read_ahead {
-                Some(page) => page?,
+                Some(page) => page.inspect_err(|_| self.ahead = None)?,
                 None => {
+                    self.ahead = None;
                     self.mark_wake();
                     let read = self.options.category_read(self.cursor);
                     self.store.read_category(&self.category, read).await?
@@ -164,18 +165,21 @@ impl<S: MessageStore + Clone> Subscription for StoreSubscription<S> {
                 self.cursor = last.global_position + 1;
                 self.committable = self.committable.max(Some(last.global_position));
                 let limit = self.options.batch_size().limit();
-                if limit.is_some_and(|limit| batch.len() as u64 >= limit) {
+                let full = limit.is_some_and(|limit| batch.len() as u64 >= limit);
+                if !full {
+                    self.ahead = None;
+                } else if self.ahead.is_none() {
                     self.mark_wake();
-                    let read = self.options.category_read(self.cursor);
                     self.ahead = Some(read_ahead::ReadAhead::start(
                         &self.store,
                         &self.category,
+                        &self.options,
                         self.cursor,
-                        read,
                     ));
                 }
                 return Ok(batch);
             }
+            self.ahead = None;
             self.wait().await;
         }
     }

@@ -1,49 +1,77 @@
-//! Reading a subscription's next page while its consumer handles the last
-//! one. After a full page the next is likely there already, so its read
-//! starts at once on a task of its own: catching up then costs the longer
-//! of reading and handling, not their sum. After a short page (caught up)
-//! nothing is read ahead, so an idle subscription costs what it did.
+//! Reading a subscription's next pages while its consumer handles the last
+//! one. After a full page the following ones are likely there already, so a
+//! task of its own reads on, page after page, keeping at most one read page
+//! waiting (and one being read): catching up then costs the longest of
+//! fetching, decoding and handling, not their sum. It stops after a short
+//! page (caught up) or a failure, so an idle subscription costs what it did.
 
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::Result;
 use crate::message::Message;
-use crate::read::CategoryRead;
 use crate::store::MessageStore;
 use crate::stream_name::Category;
+use crate::subscription::SubscribeOptions;
 
-/// A page being read ahead, from `position` on; its read is dropped with it.
+/// Pages being read ahead; the reads stop when it is dropped.
 #[derive(Debug)]
 pub(crate) struct ReadAhead {
+    /// Where the next page it hands over starts.
     position: u64,
-    task: JoinHandle<Result<Vec<Message>>>,
+    pages: mpsc::Receiver<Result<Vec<Message>>>,
+    task: JoinHandle<()>,
 }
 
 impl ReadAhead {
-    /// Starts reading `read` (which starts at `position`) of `category`.
+    /// Starts reading `category` from `position` on, as `options` read it.
     pub(crate) fn start<S: MessageStore + Clone>(
         store: &S,
         category: &Category,
+        options: &SubscribeOptions,
         position: u64,
-        read: CategoryRead,
     ) -> Self {
-        let (store, category) = (store.clone(), category.clone());
-        let task = tokio::spawn(async move { store.read_category(&category, read).await });
-        ReadAhead { position, task }
+        let (store, category, options) = (store.clone(), category.clone(), options.clone());
+        let limit = options.batch_size().limit();
+        let (send, pages) = mpsc::channel(1);
+        let task = tokio::spawn(async move {
+            let mut from = position;
+            loop {
+                let read = options.category_read(from);
+                let page = store.read_category(&category, read).await;
+                let more = match &page {
+                    Ok(page) => match page.last() {
+                        Some(last) if limit.is_some_and(|l| page.len() as u64 >= l) => {
+                            from = last.global_position + 1;
+                            true
+                        }
+                        _ => false,
+                    },
+                    Err(_) => false,
+                };
+                if send.send(page).await.is_err() || !more {
+                    return;
+                }
+            }
+        });
+        ReadAhead {
+            position,
+            pages,
+            task,
+        }
     }
 
-    /// The page, if it was read from `position`; `None` when it was read
-    /// from elsewhere (the caller reads again).
-    pub(crate) async fn take(mut self, position: u64) -> Option<Result<Vec<Message>>> {
+    /// The next page read, if it starts at `position`; `None` when the
+    /// reads ended or the caller is elsewhere (it reads for itself).
+    pub(crate) async fn next(&mut self, position: u64) -> Option<Result<Vec<Message>>> {
         if self.position != position {
             return None;
         }
-        match (&mut self.task).await {
-            Ok(page) => Some(page),
-            // The read panicked: so does the caller, as it would have.
-            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-            Err(_) => None,
+        let page = self.pages.recv().await?;
+        if let Ok(Some(last)) = page.as_ref().map(|page| page.last()) {
+            self.position = last.global_position + 1;
         }
+        Some(page)
     }
 }
 
