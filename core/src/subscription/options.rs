@@ -91,6 +91,10 @@ impl SubscribeOptions {
     }
 
     /// How many messages one read fetches at most: a count of at least 1.
+    ///
+    /// After a full page the subscription reads on ahead while its consumer
+    /// handles that page, until a short page: besides the page delivered,
+    /// at most two more are in memory (one waiting, one being read).
     pub fn with_batch_size(mut self, batch_size: impl Into<BatchSize>) -> Self {
         self.batch_size = batch_size.into();
         self
