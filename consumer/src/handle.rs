@@ -55,7 +55,7 @@ pub struct ConsumerHandle {
     pub(crate) token: CancellationToken,
     pub(crate) run: Run,
     pub(crate) health: Arc<Mutex<ConsumerHealth>>,
-    /// Changes whenever the health does; closed when the consumer stopped.
+    /// Changes whenever the consumer makes progress; closed when it stopped.
     pub(crate) progress: watch::Receiver<u64>,
     pub(crate) store: Arc<dyn MessageStore>,
     pub(crate) category: Category,

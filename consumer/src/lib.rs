@@ -18,7 +18,8 @@
 //!   (one at a time, in order; one asked for while another is in flight
 //!   replaces any waiting, so only the newest is written next; a failed
 //!   one is written again; they are awaited whenever the consumer catches
-//!   up and at shutdown; a fleet bucket waits for each before the next),
+//!   up and at shutdown; once another instance has taken a fleet bucket
+//!   over, the store refuses the old owner's records),
 //!   so a crash may leave the record of the latest intervals unwritten: more is delivered again, nothing is skipped. On restart, reading resumes at the recorded position (inclusive): the
 //!   last recorded message and anything after it are delivered again.
 //! * A failing handler (an error, a panic, an attempt running past the

@@ -29,7 +29,10 @@ pub(crate) struct Runner {
     pub(crate) subscription: Box<dyn Subscription>,
     pub(crate) token: CancellationToken,
     pub(crate) health: Arc<Mutex<ConsumerHealth>>,
-    /// Bumped on every change of the health, for [`ConsumerHandle::caught_up`](crate::ConsumerHandle::caught_up).
+    /// Bumped whenever the consumer makes progress (a message handled or
+    /// parked, a position recorded, an error, caught up, stopped), for
+    /// [`ConsumerHandle::caught_up`](crate::ConsumerHandle::caught_up);
+    /// bookkeeping such as the message in flight changes the health silently.
     pub(crate) progress: tokio::sync::watch::Sender<u64>,
     /// The hold on the position stream in this process, released when the
     /// loop ends (fleet buckets are held through the store instead).
