@@ -72,6 +72,8 @@ pub struct FailingStore {
     injected: Arc<AtomicU64>,
     /// True once [`FailingStore::silence_wake_ups`] was called.
     silenced: Arc<std::sync::atomic::AtomicBool>,
+    /// True once [`FailingStore::without_wake_ups`] was called.
+    deaf: Arc<std::sync::atomic::AtomicBool>,
     /// How many calls of each operation reached this store.
     calls: Arc<Mutex<std::collections::HashMap<Operation, u64>>>,
     /// True while every call waits (see [`FailingStore::pause`]).
@@ -87,6 +89,7 @@ impl FailingStore {
             injected: Arc::default(),
             calls: Arc::default(),
             silenced: Arc::default(),
+            deaf: Arc::default(),
             paused: Arc::new(watch::channel(false).0),
         }
     }
@@ -172,6 +175,12 @@ impl FailingStore {
     /// is down: its subscriptions must poll at their poll interval.
     pub fn silence_wake_ups(&self) {
         self.silenced.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on subscriptions opened through this store get no
+    /// wake-ups at all: they poll, as they do on genuine Message DB.
+    pub fn without_wake_ups(&self) {
+        self.deaf.store(true, Ordering::SeqCst);
     }
 
     /// How many calls of `operation` were made through this store so far
@@ -304,11 +313,14 @@ impl MessageStore for FailingStore {
     }
 
     fn wake_ups(&self, category: &Category) -> Option<watch::Receiver<u64>> {
+        if self.deaf.load(Ordering::SeqCst) {
+            return None;
+        }
         self.inner.wake_ups(category)
     }
 
     fn wakes_subscriptions_on_write(&self) -> bool {
-        self.inner.wakes_subscriptions_on_write()
+        !self.deaf.load(Ordering::SeqCst) && self.inner.wakes_subscriptions_on_write()
     }
 
     fn wake_ups_live(&self) -> bool {

@@ -145,6 +145,7 @@ macro_rules! __suite {
         $crate::__stamp_owned_cases!($factory, $get;
             a_decorated_store_passes_wake_ups_on,
             a_subscription_reads_the_next_page_before_it_is_asked,
+            a_polling_subscription_rereads_after_an_empty_read_ahead,
             an_idle_subscription_reads_only_when_woken_while_wake_ups_are_live,
             a_quiet_category_is_polled_less_and_less_with_an_idle_backoff,
             store_calls_and_handled_messages_are_traced,

@@ -152,8 +152,11 @@ impl<S: MessageStore + Clone> Subscription for StoreSubscription<S> {
                 None => None,
             };
             let batch = match read_ahead {
-                Some(page) => page.inspect_err(|_| self.ahead = None)?,
-                None => {
+                // Only a page of messages is taken as read: an empty page or
+                // a failure is as old as the read ahead, so the subscription
+                // reads again for itself before it waits or reports it.
+                Some(Ok(page)) if !page.is_empty() => page,
+                _ => {
                     self.ahead = None;
                     self.mark_wake();
                     let read = self.options.category_read(self.cursor);

@@ -68,3 +68,38 @@ pub async fn a_subscription_reads_the_next_page_before_it_is_asked(store: Arc<dy
     assert_eq!(woken.len(), 1);
     assert_eq!(woken[0].stream_name, stream(&exact, "2"));
 }
+
+/// A subscription that polls (no wake-ups, as on genuine Message DB) and
+/// whose read ahead found nothing reads again before it waits: what was
+/// written while the last page was handled comes at once, not a poll
+/// interval later.
+pub async fn a_polling_subscription_rereads_after_an_empty_read_ahead(
+    store: Arc<dyn MessageStore>,
+) {
+    let category = unique_category("ahead");
+    store
+        .write(&stream(&category, "1"), batch(0, 20), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let polling = FailingStore::new(store.clone());
+    polling.without_wake_ups();
+    let options = SubscribeOptions::new()
+        .with_batch_size(10)
+        .with_poll_interval(Duration::from_secs(120));
+    let mut subscription = polling.subscribe(&category, options).await.unwrap();
+    let reads = || polling.calls(Operation::ReadCategory);
+
+    assert_eq!(subscription.next_batch().await.unwrap().len(), 10);
+    wait_until("the read ahead to find the end", || reads() == 3).await;
+    assert_eq!(subscription.next_batch().await.unwrap().len(), 10);
+    store
+        .write(&stream(&category, "2"), batch(20, 1), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(30), subscription.next_batch())
+        .await
+        .expect("read at once, not after the two-minute poll")
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].stream_name, stream(&category, "2"));
+}
