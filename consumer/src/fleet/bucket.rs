@@ -129,7 +129,7 @@ pub(crate) async fn run(context: BucketContext, token: CancellationToken) -> Buc
         health,
         progress,
         claim: None,
-        lease: Some(context.lease.clone()),
+        lease: Some(std::sync::Arc::new(context.lease.clone())),
         crash: Some(context.crash.clone()),
         fence: Some(context.fence.clone()),
         meters: ConsumerMeters::new(

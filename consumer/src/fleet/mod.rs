@@ -137,18 +137,19 @@ pub struct Lease {
 }
 
 tokio::task_local! {
-    static LEASE: Lease;
+    // Shared: a bucket's loop scopes every message with the same lease.
+    static LEASE: std::sync::Arc<Lease>;
 }
 
 /// The lease of the fleet bucket whose handler is running on this task:
 /// `None` outside a fleet's handler (and in tasks a handler spawns).
 pub fn current_lease() -> Option<Lease> {
-    LEASE.try_with(Clone::clone).ok()
+    LEASE.try_with(|lease| Lease::clone(lease)).ok()
 }
 
 /// Runs `future` with `lease` as [`current_lease`].
 pub(crate) async fn with_lease<F: std::future::Future>(
-    lease: Option<Lease>,
+    lease: Option<std::sync::Arc<Lease>>,
     future: F,
 ) -> F::Output {
     match lease {
