@@ -38,7 +38,7 @@ pub(crate) struct Runner {
     /// loop ends (fleet buckets are held through the store instead).
     pub(crate) claim: Option<crate::live::Claim>,
     /// The fleet bucket this loop runs, for the handlers' `current_lease`.
-    pub(crate) lease: Option<crate::fleet::Lease>,
+    pub(crate) lease: Option<std::sync::Arc<crate::fleet::Lease>>,
     /// A fleet bucket's: cancelled when its instance crashed (see
     /// [`Runner::halt_if_crashed`]).
     pub(crate) crash: Option<CancellationToken>,
@@ -63,8 +63,14 @@ impl Runner {
     /// Changes the health and tells those waiting for progress.
     pub(crate) fn update(&self, f: impl FnOnce(&mut ConsumerHealth)) {
         self.note(f);
-        self.progress
-            .send_modify(|changes| *changes = changes.wrapping_add(1));
+        // A wake-up costs more than the rest of a message's bookkeeping, so
+        // only while a `caught_up` waits (it holds a receiver besides the
+        // handle's). It takes its receiver before it looks at the health,
+        // and this looks after changing it: one of the two sees the other.
+        if self.progress.receiver_count() > 1 {
+            self.progress
+                .send_modify(|changes| *changes = changes.wrapping_add(1));
+        }
     }
 
     /// Changes the health without waking those waiting for progress: for
@@ -242,17 +248,18 @@ impl Runner {
     /// was asked for before it was handled. While it runs the message is
     /// `in_flight` (and stays so if this is dropped at the deadline).
     async fn handle(&mut self, message: &Message) -> Result<bool> {
-        let before = self.attempt_counts();
         let started = std::time::Instant::now();
-        self.note(|h| h.in_flight = Some(message.global_position));
+        let before = self.attempt_counts(Some(message.global_position));
         let span = trace::process(self.options.subscription.consumer_id(), message);
-        let handled = self
-            .handle_in_flight(message)
-            .instrument(span.clone())
-            .await;
+        // Without a subscriber the span is none: no need to enter it.
+        let handled = if span.is_disabled() {
+            self.handle_in_flight(message).await
+        } else {
+            let inner = span.clone();
+            self.handle_in_flight(message).instrument(inner).await
+        };
         // Cleared already with the progress it made, unless it made none.
-        self.note(|h| h.in_flight = None);
-        let after = self.attempt_counts();
+        let after = self.attempt_counts(None);
         let failed = after.0 - before.0;
         // A parked message's attempts all failed; a handled one's last did not.
         let succeeded = u64::from(after.1 == before.1);
@@ -271,9 +278,11 @@ impl Runner {
         handled
     }
 
-    /// The failed attempts and parked messages so far.
-    fn attempt_counts(&self) -> (u64, u64) {
-        let health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+    /// The failed attempts and parked messages so far, noting `in_flight`
+    /// as the message in flight (one lock for both).
+    fn attempt_counts(&self, in_flight: Option<u64>) -> (u64, u64) {
+        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        health.in_flight = in_flight;
         (health.failed_attempts, health.parked)
     }
 
@@ -292,7 +301,7 @@ impl Runner {
             }
             return self.handle_in_unit(message).await;
         }
-        let token = self.token.clone();
+        let token = &self.token;
         let dispatch = self.handlers.dispatch(
             message,
             &self.options.retry,
