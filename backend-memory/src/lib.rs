@@ -21,7 +21,6 @@
 //! # }
 //! ```
 
-mod jsonb;
 mod state;
 mod stored;
 mod unit;
@@ -31,7 +30,7 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
-use message_store::backend::{self, trace, validate_write};
+use message_store::backend::{self, jsonb, trace, validate_write};
 use message_store::{
     Category, CategoryRead, ConflictReason, Error, ExpectedVersion, Message, MessageStore,
     NewMessage, OpenUnit, Result, StreamName, StreamRead, SubscribeOptions, Subscription,

@@ -14,7 +14,8 @@ use message_store::{
 };
 
 use crate::units::{lock_key, UnitId};
-use crate::{jsonb, MemoryStore};
+use crate::MemoryStore;
+use message_store::backend::jsonb;
 
 /// A unit of work on a [`MemoryStore`]; dropped open, it rolls back.
 pub(crate) struct MemoryUnit {

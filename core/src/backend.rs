@@ -4,6 +4,8 @@
 //!
 //! - [`validate_write`] and [`validate_stream_read`]: the checks every
 //!   `write` and stream read run first.
+//! - [`jsonb`]: numbers rewritten as PostgreSQL's jsonb returns them, for
+//!   backends that store JSON as text.
 //! - [`paging`]: the paged streams behind `stream_messages` and
 //!   `category_messages`.
 //! - [`trace`]: the spans every backend opens for its calls, and
@@ -22,6 +24,7 @@ use crate::subscription::SubscribeOptions;
 
 pub use crate::message::validate_write;
 pub use crate::read::validate_stream_read;
+pub mod jsonb;
 pub mod meter;
 pub mod paging;
 pub mod trace;

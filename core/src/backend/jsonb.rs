@@ -1,10 +1,12 @@
-//! Message data as PostgreSQL's jsonb gives it back.
+//! Message data as PostgreSQL's jsonb gives it back: for backends that
+//! keep JSON as text (the memory store, SQLite), so their reads agree with
+//! Message DB's.
 
-use message_store::NewMessage;
+use crate::message::NewMessage;
 use serde_json::Value;
 
 /// Rewrites the numbers of each message's data and metadata as jsonb returns them.
-pub(crate) fn as_stored(messages: &mut [NewMessage]) {
+pub fn as_stored(messages: &mut [NewMessage]) {
     for message in messages {
         as_jsonb_returns(&mut message.data);
         for map in [
