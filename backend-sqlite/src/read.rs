@@ -1,0 +1,106 @@
+//! The reads, as SQL over the stored columns: a stream by position, a
+//! category by global position through its index (the filters test stored
+//! values, so no row is hashed or parsed at read time), the last message,
+//! a stream's version and a category's head.
+
+use message_store::{BatchSize, Category, CategoryRead, Message, StreamName, StreamRead};
+use sqlx::SqliteConnection;
+
+use crate::error::SqliteError;
+use crate::rows::{self, COLUMNS};
+
+/// SQLite's "no limit".
+fn limit(batch_size: BatchSize) -> i64 {
+    batch_size
+        .limit()
+        .and_then(|l| i64::try_from(l).ok())
+        .unwrap_or(-1)
+}
+
+fn bigint(position: u64) -> i64 {
+    i64::try_from(position).unwrap_or(i64::MAX)
+}
+
+pub(crate) async fn stream(
+    conn: &mut SqliteConnection,
+    stream: &StreamName,
+    options: &StreamRead,
+) -> Result<Vec<Message>, SqliteError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM messages WHERE stream_name = ?1 AND position >= ?2 \
+         ORDER BY position LIMIT ?3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(stream.as_str())
+        .bind(bigint(options.position()))
+        .bind(limit(options.batch_size()))
+        .fetch_all(conn)
+        .await?;
+    rows::decode_all(&rows)
+}
+
+pub(crate) async fn category(
+    conn: &mut SqliteConnection,
+    category: &Category,
+    options: &CategoryRead,
+) -> Result<Vec<Message>, SqliteError> {
+    // abs(h % size) is |h| % size without the overflow of abs(i64::MIN).
+    let sql = format!(
+        "SELECT {COLUMNS} FROM messages WHERE category = ?1 AND global_position >= ?2 \
+         AND (?4 IS NULL OR correlation_category = ?4) \
+         AND (?5 IS NULL OR abs(cardinal_hash % ?6) = ?5) \
+         ORDER BY global_position LIMIT ?3"
+    );
+    let group = options.consumer_group();
+    let rows = sqlx::query(&sql)
+        .bind(category.as_str())
+        .bind(bigint(options.position()))
+        .bind(limit(options.batch_size()))
+        .bind(options.correlation())
+        .bind(group.map(|g| i64::from(g.member())))
+        .bind(group.map(|g| i64::from(g.size())))
+        .fetch_all(conn)
+        .await?;
+    rows::decode_all(&rows)
+}
+
+pub(crate) async fn last(
+    conn: &mut SqliteConnection,
+    stream: &StreamName,
+    message_type: Option<&str>,
+) -> Result<Option<Message>, SqliteError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM messages WHERE stream_name = ?1 AND (?2 IS NULL OR type = ?2) \
+         ORDER BY position DESC LIMIT 1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(stream.as_str())
+        .bind(message_type)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(rows::decode).transpose()
+}
+
+pub(crate) async fn stream_version(
+    conn: &mut SqliteConnection,
+    stream: &StreamName,
+) -> Result<Option<u64>, SqliteError> {
+    let version: Option<i64> =
+        sqlx::query_scalar("SELECT max(position) FROM messages WHERE stream_name = ?1")
+            .bind(stream.as_str())
+            .fetch_one(conn)
+            .await?;
+    Ok(version.and_then(|v| u64::try_from(v).ok()))
+}
+
+pub(crate) async fn category_head(
+    conn: &mut SqliteConnection,
+    category: &Category,
+) -> Result<Option<u64>, SqliteError> {
+    let head: Option<i64> =
+        sqlx::query_scalar("SELECT max(global_position) FROM messages WHERE category = ?1")
+            .bind(category.as_str())
+            .fetch_one(conn)
+            .await?;
+    Ok(head.and_then(|h| u64::try_from(h).ok()))
+}
