@@ -24,7 +24,6 @@
 mod state;
 mod stored;
 mod unit;
-mod units;
 
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -38,9 +37,9 @@ use message_store::{
 };
 use tokio::sync::watch;
 
+use message_store::backend::units::UnitId;
 use state::{State, Step};
 use unit::MemoryUnit;
-use units::UnitId;
 
 /// The `message_store.backend` of this backend's spans.
 const BACKEND: &str = "memory";

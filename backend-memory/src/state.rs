@@ -15,7 +15,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use uuid::Uuid;
 
 use crate::stored::Stored;
-use crate::units::{lock_key, UnitId, Units};
+use message_store::backend::units::{lock_key, UnitId, Units};
 
 /// Committed messages plus the indexes reads need, and the open units of
 /// work. The maps use FxHash (rustc-hash): the keys come from the
@@ -35,7 +35,7 @@ pub(crate) struct State {
     ids: FxHashSet<Uuid>,
     /// The last global position handed out (burned values included).
     last_global_position: u64,
-    pub(crate) units: Units,
+    pub(crate) units: Units<Stored>,
 }
 
 /// The outcome of a write that may have to wait.

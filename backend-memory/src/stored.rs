@@ -18,6 +18,12 @@ pub(crate) struct Stored {
     pub(crate) metadata: Option<Box<Metadata>>,
 }
 
+impl message_store::backend::units::PendingMessage for Stored {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
 impl Stored {
     /// `new` as stored at `position` of `stream`, at `global_position`.
     pub(crate) fn new(

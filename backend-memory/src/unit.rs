@@ -13,9 +13,9 @@ use message_store::{
     StreamName, StreamRead, UnitOfWork, UnitOptions, UnitState,
 };
 
-use crate::units::{lock_key, UnitId};
 use crate::MemoryStore;
 use message_store::backend::jsonb;
+use message_store::backend::units::{lock_order, UnitId};
 
 /// A unit of work on a [`MemoryStore`]; dropped open, it rolls back.
 pub(crate) struct MemoryUnit {
@@ -185,14 +185,6 @@ impl OpenUnit for MemoryUnit {
     fn state(&self) -> UnitState {
         self.state
     }
-}
-
-/// The distinct lock keys of `categories`, in the order every unit takes them.
-fn lock_order(categories: &[Category]) -> Vec<i64> {
-    let mut keys: Vec<i64> = categories.iter().map(|c| lock_key(c.as_str())).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    keys
 }
 
 impl Drop for MemoryUnit {

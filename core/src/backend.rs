@@ -10,6 +10,8 @@
 //!   `category_messages`.
 //! - [`trace`]: the spans every backend opens for its calls, and
 //!   [`meter`]: the metrics the backends and the consumer runtime report.
+//! - [`units`]: units of work's category locks, ids and pending messages
+//!   kept in process, for backends without a server's locks.
 //! - [`subscribe`]: what every backend's `MessageStore::subscribe` is, a
 //!   [`StoreSubscription`] over the store woken by its `wake_ups`, with
 //!   Eventide's position records ([`read_committed_position`],
@@ -28,6 +30,7 @@ pub mod jsonb;
 pub mod meter;
 pub mod paging;
 pub mod trace;
+pub mod units;
 pub use crate::subscription::{
     position_record, read_committed_position, CommittedPosition, StoreSubscription,
     POSITION_RECORDED, POSITION_UPDATED_LEGACY,

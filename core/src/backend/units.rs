@@ -1,74 +1,107 @@
-//! The open units of work: the category locks they hold, the message ids
-//! they are writing, their pending messages, and which unit waits for which.
+//! For backends that give units of work PostgreSQL's locking in process
+//! (the memory store, SQLite): the open units, the category locks they
+//! hold, the message ids they are writing, their pending messages, and
+//! which unit waits for which.
 //!
 //! A lock is keyed as Message DB keys its advisory lock, by `hash_64` of the
 //! category, so categories whose hashes collide share one, as they do there.
 //! A unit holds each lock it took, and each id it wrote, until it ends.
 
-use rustc_hash::FxHashMap;
+use std::collections::HashMap;
+
 use uuid::Uuid;
 
-use crate::stored::Stored;
+use crate::stream_name::Category;
 
 /// Identifies an open unit of work.
-pub(crate) type UnitId = u64;
+pub type UnitId = u64;
 
 /// The lock key of a category: Message DB's `hash_64(category)`.
-pub(crate) fn lock_key(category: &str) -> i64 {
-    message_store::hash_64(category)
+pub fn lock_key(category: &str) -> i64 {
+    crate::hash_64(category)
 }
 
-#[derive(Default)]
-pub(crate) struct Units {
+/// The distinct lock keys of `categories`, in the one order every unit
+/// takes them (so that units locking up front never deadlock).
+pub fn lock_order(categories: &[Category]) -> Vec<i64> {
+    let mut keys: Vec<i64> = categories.iter().map(|c| lock_key(c.as_str())).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// A message a unit wrote and has not committed.
+pub trait PendingMessage {
+    /// Its id, which no other writer may use while the unit is open.
+    fn id(&self) -> Uuid;
+}
+
+/// The open units of one store, their locks, ids and pending messages `M`.
+pub struct Units<M> {
     last: UnitId,
-    open: FxHashMap<UnitId, Pending>,
+    open: HashMap<UnitId, Pending<M>>,
     /// Lock key -> the unit holding it.
-    locks: FxHashMap<i64, UnitId>,
+    locks: HashMap<i64, UnitId>,
     /// Message id -> the unit that wrote it.
-    ids: FxHashMap<Uuid, UnitId>,
+    ids: HashMap<Uuid, UnitId>,
+}
+
+impl<M> Default for Units<M> {
+    fn default() -> Self {
+        Units {
+            last: 0,
+            open: HashMap::new(),
+            locks: HashMap::new(),
+            ids: HashMap::new(),
+        }
+    }
 }
 
 /// What an open unit holds.
-#[derive(Default)]
-struct Pending {
+struct Pending<M> {
     /// Its writes, in global-position order.
-    messages: Vec<Stored>,
+    messages: Vec<M>,
     locks: Vec<i64>,
     /// The unit it waits for, while it waits.
     waiting_for: Option<UnitId>,
 }
 
-impl Units {
+impl<M: PendingMessage> Units<M> {
     /// Opens a unit.
-    pub(crate) fn open(&mut self) -> UnitId {
+    pub fn open(&mut self) -> UnitId {
         self.last += 1;
-        self.open.insert(self.last, Pending::default());
+        let pending = Pending {
+            messages: Vec::new(),
+            locks: Vec::new(),
+            waiting_for: None,
+        };
+        self.open.insert(self.last, pending);
         self.last
     }
 
     /// True when no unit is open, so nothing can stand in a write's way.
-    pub(crate) fn none_open(&self) -> bool {
+    pub fn none_open(&self) -> bool {
         self.open.is_empty()
     }
 
     /// The pending messages of `unit` (none for a unit not open, or for `None`).
-    pub(crate) fn messages(&self, unit: Option<UnitId>) -> &[Stored] {
+    pub fn messages(&self, unit: Option<UnitId>) -> &[M] {
         unit.and_then(|u| self.open.get(&u))
             .map_or(&[], |p| p.messages.as_slice())
     }
 
     /// The unit holding the lock `key`, other than `me`.
-    pub(crate) fn lock_held(&self, key: i64, me: Option<UnitId>) -> Option<UnitId> {
+    pub fn lock_held(&self, key: i64, me: Option<UnitId>) -> Option<UnitId> {
         self.locks.get(&key).copied().filter(|&h| Some(h) != me)
     }
 
     /// The unit that wrote `id` and has not ended.
-    pub(crate) fn id_holder(&self, id: &Uuid) -> Option<UnitId> {
+    pub fn id_holder(&self, id: &Uuid) -> Option<UnitId> {
         self.ids.get(id).copied()
     }
 
     /// Gives `unit` the lock `key` (free, or its own already).
-    pub(crate) fn lock(&mut self, unit: UnitId, key: i64) {
+    pub fn lock(&mut self, unit: UnitId, key: i64) {
         if self.locks.insert(key, unit).is_none() {
             if let Some(pending) = self.open.get_mut(&unit) {
                 pending.locks.push(key);
@@ -77,18 +110,18 @@ impl Units {
     }
 
     /// Adds written messages to `unit`, reserving their ids.
-    pub(crate) fn add(&mut self, unit: UnitId, messages: Vec<Stored>) {
+    pub fn add(&mut self, unit: UnitId, messages: Vec<M>) {
         let Some(pending) = self.open.get_mut(&unit) else {
             return;
         };
         for message in &messages {
-            self.ids.insert(message.id, unit);
+            self.ids.insert(message.id(), unit);
         }
         pending.messages.extend(messages);
     }
 
     /// Ends `unit`: releases its locks and ids and hands back its messages.
-    pub(crate) fn end(&mut self, unit: UnitId) -> Vec<Stored> {
+    pub fn end(&mut self, unit: UnitId) -> Vec<M> {
         let Some(pending) = self.open.remove(&unit) else {
             return Vec::new();
         };
@@ -96,14 +129,14 @@ impl Units {
             self.locks.remove(key);
         }
         for message in &pending.messages {
-            self.ids.remove(&message.id);
+            self.ids.remove(&message.id());
         }
         pending.messages
     }
 
     /// Records that `unit` waits for `holder`; false, recording nothing, when
     /// `holder` waits (perhaps through others) for `unit`: a deadlock.
-    pub(crate) fn wait(&mut self, unit: UnitId, holder: UnitId) -> bool {
+    pub fn wait(&mut self, unit: UnitId, holder: UnitId) -> bool {
         let mut next = Some(holder);
         // A chain visits each open unit at most once: the graph has no
         // cycle, since a wait that would close one is refused here.
@@ -121,7 +154,7 @@ impl Units {
     }
 
     /// `unit` waits no longer.
-    pub(crate) fn stop_waiting(&mut self, unit: UnitId) {
+    pub fn stop_waiting(&mut self, unit: UnitId) {
         if let Some(pending) = self.open.get_mut(&unit) {
             pending.waiting_for = None;
         }
