@@ -41,9 +41,11 @@
 //! by polling, at each subscription's poll interval.
 
 mod error;
+mod locks;
 mod read;
 mod rows;
 mod schema;
+mod unit;
 mod write;
 
 use std::fmt;
@@ -52,10 +54,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use message_store::backend::units::lock_key;
 use message_store::backend::{self, jsonb, trace, validate_stream_read, validate_write};
+use message_store::stream_name::category_of;
 use message_store::{
-    Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, OpenUnit,
-    Result, StreamName, StreamRead, SubscribeOptions, Subscription, UnitOptions,
+    Category, CategoryRead, ExpectedVersion, Message, MessageStore, NewMessage, OpenUnit, Result,
+    StreamName, StreamRead, SubscribeOptions, Subscription, UnitOptions,
 };
 use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
@@ -136,6 +140,8 @@ struct Inner {
     reads: SqlitePool,
     /// The one connection this store writes through.
     writer: Mutex<SqliteConnection>,
+    /// Units of work's category locks, and plain writes'.
+    locks: locks::Locks,
     /// Carries the last global position written, to wake subscriptions.
     written: watch::Sender<u64>,
     /// No other process writes the file (see [`SqliteOptions::with_single_process`]).
@@ -189,6 +195,7 @@ impl SqliteStore {
                 path,
                 reads,
                 writer: Mutex::new(writer),
+                locks: locks::Locks::new(),
                 written: watch::channel(0).0,
                 single_process: options.single_process,
                 temporary,
@@ -215,7 +222,12 @@ impl SqliteStore {
         validate_write(stream, &messages)?;
         let mut messages = messages;
         jsonb::as_stored(&mut messages);
+        let key = lock_key(category_of(stream.as_str()));
+        let ids: Vec<uuid::Uuid> = messages.iter().map(|m| m.id).collect();
         let written = {
+            // Held while it writes: units of work see it as PostgreSQL's
+            // writers see a write_message holding the category's lock.
+            let _hold = self.inner.locks.hold(key, &ids).await?;
             let mut writer = self.inner.writer.lock().await;
             write::append(&mut writer, stream, &messages, expected).await?
         };
@@ -320,10 +332,12 @@ impl MessageStore for SqliteStore {
         .await
     }
 
-    async fn begin(&self, _options: UnitOptions) -> Result<Box<dyn OpenUnit>> {
-        Err(Error::backend(
-            "units of work are not yet supported by the SQLite backend",
-        ))
+    async fn begin(&self, options: UnitOptions) -> Result<Box<dyn OpenUnit>> {
+        trace::call(trace::unit(BACKEND, "begin"), trace::uncounted, async {
+            let unit: Box<dyn OpenUnit> = Box::new(unit::SqliteUnit::open(self.clone(), &options));
+            Ok(unit)
+        })
+        .await
     }
 
     async fn subscribe(

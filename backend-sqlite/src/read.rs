@@ -104,3 +104,25 @@ pub(crate) async fn category_head(
             .await?;
     Ok(head.and_then(|h| u64::try_from(h).ok()))
 }
+
+/// The last global position handed out (AUTOINCREMENT's counter); 0 before
+/// the first write.
+pub(crate) async fn sequence(conn: &mut SqliteConnection) -> Result<u64, SqliteError> {
+    let seq: Option<i64> =
+        sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'messages'")
+            .fetch_optional(conn)
+            .await?;
+    Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+}
+
+/// True when a message with `id` is stored.
+pub(crate) async fn has_id(
+    conn: &mut SqliteConnection,
+    id: uuid::Uuid,
+) -> Result<bool, SqliteError> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM messages WHERE id = ?1")
+        .bind(id.hyphenated().to_string())
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
