@@ -5,6 +5,7 @@
 //! `bash scripts/bench.sh` prepares the databases and runs it; by itself:
 //! `cargo run --release -p message-store-examples --bin bench -- --help`.
 
+mod backends;
 mod decode;
 mod memory;
 mod pgbench;
@@ -28,12 +29,13 @@ struct Args {
     /// Scale factor for data sizes (1 = the sizes for memory; smaller for a quick look).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     scale: u64,
-    /// Only the memory backend.
+    /// No PostgreSQL: only the memory (and, in `backends`, SQLite) figures.
     #[arg(long)]
     memory_only: bool,
     /// Only these groups of figures (repeatable): memory (with client-side
-    /// decoding), writes, reads, consumers, fleet, units.
-    #[arg(long, value_parser = ["memory", "writes", "reads", "consumers", "fleet", "units", "idle"])]
+    /// decoding), backends (the same workloads on memory, SQLite and
+    /// PostgreSQL side by side), writes, reads, consumers, fleet, units, idle.
+    #[arg(long, value_parser = ["memory", "backends", "writes", "reads", "consumers", "fleet", "units", "idle"])]
     only: Vec<String>,
     /// A PostgreSQL role that may create databases; the benchmark creates and drops its own.
     #[arg(
@@ -78,7 +80,18 @@ async fn run(args: Args) {
         figures.extend(memory::run(args.runs, args.scale).await);
         figures.extend(decode::run(args.runs, args.scale));
     }
-    let postgres_groups = ["writes", "reads", "consumers", "fleet", "units", "idle"];
+    if args.memory_only && wanted("backends") {
+        figures.extend(backends::run(args.runs, args.scale, None).await);
+    }
+    let postgres_groups = [
+        "backends",
+        "writes",
+        "reads",
+        "consumers",
+        "fleet",
+        "units",
+        "idle",
+    ];
     if !args.memory_only && postgres_groups.iter().any(|g| wanted(g)) {
         let admin =
             PgConnectOptions::from_str(&args.admin_url).expect("--admin-url is a PostgreSQL URL");

@@ -172,6 +172,9 @@ pub async fn run(
     let genuine = databases.store(&databases.genuine).await;
     let url = databases.url(&databases.ours);
     let mut figures = Vec::new();
+    if wanted("backends") {
+        figures.extend(crate::backends::run(runs, scale, Some(&ours)).await);
+    }
     if wanted("writes") {
         figures.extend(writes::run(databases, &ours, &url, runs).await);
     }
