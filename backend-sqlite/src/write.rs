@@ -1,7 +1,10 @@
-//! Appending a batch in one SQLite transaction, checked as Message DB
-//! checks it: the write lock first (`BEGIN IMMEDIATE`, one writer at a
-//! time, so global positions follow commit order), then the expected
-//! version, then each id in turn.
+//! Appending in one SQLite transaction, checked as Message DB checks a
+//! write: the write lock first (`BEGIN IMMEDIATE`, one writer at a time,
+//! so global positions follow commit order), then the expected version,
+//! then each id in turn. A batch is one multi-row `INSERT` per thousand
+//! messages; when one fails on a duplicate id, the ids are looked at one
+//! by one to name the first duplicate, as Message DB's one-by-one insert
+//! would.
 
 use std::collections::HashMap;
 
@@ -22,9 +25,23 @@ pub(crate) struct Written {
     pub(crate) last_global_position: u64,
 }
 
-const INSERT: &str = "INSERT INTO messages \
-    (position, time, stream_name, type, data, metadata, id, category, cardinal_hash, correlation_category) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+const COLUMNS: &str = "(position, time, stream_name, type, data, metadata, id, category, \
+    cardinal_hash, correlation_category)";
+
+/// Rows per statement: ten values each, well under SQLite's limit on
+/// bound values.
+const ROWS_PER_INSERT: usize = 1000;
+
+/// One row to insert.
+struct Row<'a> {
+    stream: &'a StreamName,
+    position: u64,
+    message_type: &'a str,
+    data: String,
+    metadata: Option<String>,
+    id: Uuid,
+    meta: &'a Metadata,
+}
 
 /// Writes `messages` (validated, their numbers as jsonb keeps them) to
 /// `stream`, or nothing.
@@ -43,66 +60,80 @@ pub(crate) async fn append(
             actual: version,
         });
     }
-    let time = rows::stored_time(Utc::now().trunc_subsecs(6));
-    let mut position = version.map_or(0, |v| v + 1);
-    let mut last_global_position = 0;
-    for message in messages {
-        let row = Row {
+    let first = version.map_or(0, |v| v + 1);
+    let rows: Vec<Row<'_>> = messages
+        .iter()
+        .zip(first..)
+        .map(|(message, position)| Row {
             stream,
             position,
-            time: &time,
             message_type: &message.message_type,
             data: message.data.to_string(),
             metadata: message.metadata.to_json().map(|m| m.to_string()),
             id: message.id,
             meta: &message.metadata,
-        };
-        last_global_position = insert(&mut tx, row).await?;
-        position += 1;
-    }
+        })
+        .collect();
+    let time = rows::stored_time(Utc::now().trunc_subsecs(6));
+    let last_global_position = insert(&mut tx, &rows, &time).await?;
     tx.commit().await.map_err(sql)?;
     Ok(Written {
-        last_position: position - 1,
+        last_position: first + rows.len() as u64 - 1,
         last_global_position,
     })
 }
 
-/// One row to insert.
-struct Row<'a> {
-    stream: &'a StreamName,
-    position: u64,
-    time: &'a str,
-    message_type: &'a str,
-    data: String,
-    metadata: Option<String>,
-    id: Uuid,
-    meta: &'a Metadata,
+/// Inserts `rows`, with what reads filter on; the last global position.
+async fn insert(conn: &mut SqliteConnection, rows: &[Row<'_>], time: &str) -> Result<u64> {
+    let mut last = 0;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut statement = format!("INSERT INTO messages {COLUMNS} VALUES ");
+        for index in 0..chunk.len() {
+            statement.push_str(if index == 0 { "(" } else { ", (" });
+            let base = index * 10;
+            let placeholders: Vec<String> = (1..=10).map(|n| format!("?{}", base + n)).collect();
+            statement.push_str(&placeholders.join(", "));
+            statement.push(')');
+        }
+        let mut query = sqlx::query(&statement);
+        for row in chunk {
+            query = query
+                .bind(i64::try_from(row.position).unwrap_or(i64::MAX))
+                .bind(time)
+                .bind(row.stream.as_str())
+                .bind(row.message_type)
+                .bind(row.data.as_str())
+                .bind(row.metadata.as_deref())
+                .bind(row.id.hyphenated().to_string())
+                .bind(category_of(row.stream.as_str()))
+                .bind(rows::cardinal_hash(row.stream))
+                .bind(rows::correlation_category(row.meta));
+        }
+        match query.execute(&mut *conn).await {
+            Ok(done) => last = u64::try_from(done.last_insert_rowid()).unwrap_or(0),
+            // The streams' (name, position) cannot clash under the write
+            // lock: only an id can.
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                return Err(first_duplicate(conn, rows).await);
+            }
+            Err(other) => return Err(sql(other)),
+        }
+    }
+    Ok(last)
 }
 
-/// Inserts `row` with what reads filter on; its global position.
-async fn insert(conn: &mut SqliteConnection, row: Row<'_>) -> Result<u64> {
-    let inserted = sqlx::query(INSERT)
-        .bind(i64::try_from(row.position).unwrap_or(i64::MAX))
-        .bind(row.time)
-        .bind(row.stream.as_str())
-        .bind(row.message_type)
-        .bind(row.data)
-        .bind(row.metadata)
-        .bind(row.id.hyphenated().to_string())
-        .bind(category_of(row.stream.as_str()))
-        .bind(rows::cardinal_hash(row.stream))
-        .bind(rows::correlation_category(row.meta))
-        .execute(conn)
-        .await;
-    match inserted {
-        Ok(done) => Ok(u64::try_from(done.last_insert_rowid()).unwrap_or(0)),
-        // The stream's (name, position) cannot clash under the write lock:
-        // only the id can.
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-            Err(Error::DuplicateMessageId { id: row.id })
+/// The error naming the first of `rows` whose id is stored already or
+/// given earlier in `rows`.
+async fn first_duplicate(conn: &mut SqliteConnection, rows: &[Row<'_>]) -> Error {
+    for (index, row) in rows.iter().enumerate() {
+        let earlier = rows[..index].iter().any(|other| other.id == row.id);
+        match read::has_id(conn, row.id).await {
+            Ok(stored) if stored || earlier => return Error::DuplicateMessageId { id: row.id },
+            Ok(_) => {}
+            Err(error) => return error.into(),
         }
-        Err(other) => Err(sql(other)),
     }
+    Error::backend("a unique index refused the write, yet no id is a duplicate")
 }
 
 /// Stores a unit's pending messages in one transaction, once no other
@@ -120,22 +151,19 @@ pub(crate) async fn store_unit(
             return Err(crate::unit::moved_on());
         }
     }
-    let time = rows::stored_time(time);
-    let mut last = 0;
-    for p in pending {
-        let message = &p.message;
-        let row = Row {
-            stream: &message.stream_name,
-            position: message.position,
-            time: &time,
-            message_type: &message.message_type,
+    let rows: Vec<Row<'_>> = pending
+        .iter()
+        .map(|p| Row {
+            stream: &p.message.stream_name,
+            position: p.message.position,
+            message_type: &p.message.message_type,
             data: p.data.clone(),
             metadata: p.metadata.clone(),
-            id: message.id,
-            meta: &message.metadata,
-        };
-        last = insert(&mut tx, row).await?;
-    }
+            id: p.message.id,
+            meta: &p.message.metadata,
+        })
+        .collect();
+    let last = insert(&mut tx, &rows, &rows::stored_time(time)).await?;
     tx.commit().await.map_err(sql)?;
     Ok(last)
 }
