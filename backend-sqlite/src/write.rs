@@ -88,12 +88,11 @@ async fn insert(conn: &mut SqliteConnection, rows: &[Row<'_>], time: &str) -> Re
     let mut last = 0;
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut statement = format!("INSERT INTO messages {COLUMNS} VALUES ");
+        // Anonymous `?`s: sqlx looks up each numbered one's name, and
+        // SQLite finds a name by scanning them all (quadratic in a batch).
         for index in 0..chunk.len() {
-            statement.push_str(if index == 0 { "(" } else { ", (" });
-            let base = index * 10;
-            let placeholders: Vec<String> = (1..=10).map(|n| format!("?{}", base + n)).collect();
-            statement.push_str(&placeholders.join(", "));
-            statement.push(')');
+            statement.push_str(if index == 0 { "" } else { ", " });
+            statement.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         }
         let mut query = sqlx::query(&statement);
         for row in chunk {
