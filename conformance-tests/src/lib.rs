@@ -11,9 +11,14 @@
 //! ```text
 //! message_store_conformance::conformance_suite!(async { message_store_memory::MemoryStore::new() });
 //! ```
+//!
+//! [`guide`] takes a backend author through it step by step: what to
+//! implement, how to run the suite, how to read a failure.
 
 pub mod cases;
 pub mod faults;
+#[doc = include_str!("guide.md")]
+pub mod guide {}
 pub mod meters;
 pub mod model;
 pub mod property;
