@@ -174,6 +174,7 @@ mod live;
 mod options;
 mod parked;
 mod runtime;
+pub mod simulate;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
