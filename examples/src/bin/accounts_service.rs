@@ -146,6 +146,47 @@ struct Balance {
 /// The balance of each account stream.
 type Projection = Arc<Mutex<HashMap<String, Balance>>>;
 
+/// Applies one event's `change` to its account, once: it remembers what
+/// was applied, the last position in order and replays (older than that)
+/// apart, so a redelivered event changes nothing.
+fn apply(projection: &Projection, message: &Message, change: i64) {
+    let mut balances = projection.lock().expect("projection lock");
+    let entry = balances.entry(message.stream_name.to_string()).or_default();
+    let position = message.global_position;
+    let fresh = if is_replay(message) {
+        entry.replays.insert(position)
+    } else {
+        let fresh = position > entry.last;
+        entry.last = entry.last.max(position);
+        fresh
+    };
+    if fresh {
+        let balance = i64::try_from(entry.balance).unwrap_or(i64::MAX) + change;
+        entry.balance = u64::try_from(balance).unwrap_or(0);
+    }
+}
+
+/// The balance projection: account events applied to `projection`.
+fn event_consumer(accounts: Category, projection: Projection) -> Result<Consumer> {
+    let (p1, p2) = (projection.clone(), projection);
+    Ok(Consumer::new(accounts)
+        .with_options(options("balance-projection")?)
+        .on(move |e: Deposited, message: Message| {
+            let projection = p1.clone();
+            async move {
+                apply(&projection, &message, i64::try_from(e.amount)?);
+                HandlerResult::Ok(())
+            }
+        })
+        .on(move |e: Withdrawn, message: Message| {
+            let projection = p2.clone();
+            async move {
+                apply(&projection, &message, -i64::try_from(e.amount)?);
+                HandlerResult::Ok(())
+            }
+        }))
+}
+
 async fn run(
     store: Arc<dyn MessageStore>,
     commands: Category,
@@ -188,43 +229,7 @@ async fn run(
     };
 
     let projection: Projection = Arc::default();
-    let apply = |projection: Projection, message: &Message, change: i64| {
-        let mut balances = projection.lock().expect("projection lock");
-        let entry = balances.entry(message.stream_name.to_string()).or_default();
-        let position = message.global_position;
-        // Idempotent: apply each event once, remembering what was applied:
-        // the last position in order, and replays (older than that) apart.
-        let fresh = if is_replay(message) {
-            entry.replays.insert(position)
-        } else {
-            let fresh = position > entry.last;
-            entry.last = entry.last.max(position);
-            fresh
-        };
-        if fresh {
-            let balance = i64::try_from(entry.balance).unwrap_or(i64::MAX) + change;
-            entry.balance = u64::try_from(balance).unwrap_or(0);
-        }
-    };
-    let event_consumer = {
-        let (p1, p2) = (projection.clone(), projection.clone());
-        Consumer::new(accounts.clone())
-            .with_options(options("balance-projection")?)
-            .on(move |e: Deposited, message: Message| {
-                let projection = p1.clone();
-                async move {
-                    apply(projection, &message, i64::try_from(e.amount)?);
-                    HandlerResult::Ok(())
-                }
-            })
-            .on(move |e: Withdrawn, message: Message| {
-                let projection = p2.clone();
-                async move {
-                    apply(projection, &message, -i64::try_from(e.amount)?);
-                    HandlerResult::Ok(())
-                }
-            })
-    };
+    let event_consumer = event_consumer(accounts.clone(), projection.clone())?;
 
     let commands_running = command_consumer.start(store.clone()).await?;
     let events_running = event_consumer.start(store.clone()).await?;
@@ -314,4 +319,83 @@ async fn main() -> message_store_consumer::Result<()> {
     let commands = Category::new(format!("account{run_id}:command"))?;
     let accounts = Category::new(format!("account{run_id}"))?;
     run(store, commands, accounts, serve).await
+}
+
+/// The balance projection under redelivery: the simulator passes it, and
+/// catches a naive projection that adds every event it is given.
+#[cfg(test)]
+mod redelivery {
+    use super::*;
+    use message_store_consumer::simulate::{Redelivery, Simulated};
+
+    fn events() -> Vec<(StreamName, NewMessage)> {
+        (0..15u64)
+            .map(|n| {
+                let stream = StreamName::new(format!("account-{}", n % 3)).unwrap();
+                let event = if n % 4 == 3 {
+                    NewMessage::typed(&Withdrawn { amount: 1 })
+                } else {
+                    NewMessage::typed(&Deposited { amount: n + 1 })
+                };
+                (stream, event.unwrap())
+            })
+            .collect()
+    }
+
+    /// The service's projection, or the naive one.
+    struct Balances {
+        naive: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl Simulated for Balances {
+        type State = Projection;
+        type Outcome = Vec<(String, u64)>;
+
+        async fn state(&self) -> Projection {
+            Projection::default()
+        }
+
+        fn consumer(&self, projection: &Projection) -> Consumer {
+            let accounts = Category::new("account").unwrap();
+            if !self.naive {
+                return event_consumer(accounts, projection.clone()).unwrap();
+            }
+            let (p1, p2) = (projection.clone(), projection.clone());
+            let add = |projection: &Projection, message: &Message, change: i64| {
+                let mut balances = projection.lock().unwrap();
+                let entry = balances.entry(message.stream_name.to_string()).or_default();
+                entry.balance = entry.balance.saturating_add_signed(change);
+            };
+            Consumer::new(accounts)
+                .on(move |e: Deposited, m: Message| {
+                    add(&p1, &m, i64::try_from(e.amount).unwrap());
+                    async { HandlerResult::Ok(()) }
+                })
+                .on(move |e: Withdrawn, m: Message| {
+                    add(&p2, &m, -i64::try_from(e.amount).unwrap());
+                    async { HandlerResult::Ok(()) }
+                })
+        }
+
+        async fn outcome(&self, projection: &Projection) -> Vec<(String, u64)> {
+            let balances = projection.lock().unwrap();
+            let mut all: Vec<_> = balances
+                .iter()
+                .map(|(stream, b)| (stream.clone(), b.balance))
+                .collect();
+            all.sort();
+            all
+        }
+    }
+
+    #[tokio::test]
+    async fn the_projection_survives_redelivery_and_a_naive_one_does_not() {
+        let redelivery = Redelivery::new(events()).with_seed(2026);
+        let service = redelivery.check(&Balances { naive: false }).await.unwrap();
+        assert!(service.passed(), "{service}");
+        let naive = redelivery.check(&Balances { naive: true }).await.unwrap();
+        assert!(!naive.passed(), "the naive projection passed: {naive}");
+        assert_eq!(naive.clean, service.clean);
+    }
 }
