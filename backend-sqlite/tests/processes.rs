@@ -1,0 +1,93 @@
+//! Two stores opened on one file stand for two processes sharing it: they
+//! share no wake-ups and no in-process locks. A subscription finds the
+//! other's writes by polling; the store names the same data; a unit whose
+//! streams the other wrote meanwhile fails to commit and stores nothing.
+
+use std::time::Duration;
+
+use message_store::{
+    Category, ConflictReason, Error, ExpectedVersion, MessageStore, MessageStoreExt, NewMessage,
+    OpenUnit, StreamName, SubscribeOptions, UnitOptions,
+};
+use message_store_sqlite::SqliteStore;
+
+fn path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("shared-{}.sqlite", uuid::Uuid::new_v4().simple()))
+}
+
+fn remove(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+fn event(n: u64) -> NewMessage {
+    NewMessage::new("Deposited", serde_json::json!({ "n": n }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_polls_for_another_process_writes() {
+    let file = path();
+    let (one, other) = (
+        SqliteStore::open(&file).await.unwrap(),
+        SqliteStore::open(&file).await.unwrap(),
+    );
+    assert_eq!(one.to_string(), other.to_string(), "the same data");
+    assert!(!one.wake_ups_live(), "another process's writes wake nobody");
+    let category = Category::new("account").unwrap();
+    let options = SubscribeOptions::new().with_poll_interval(Duration::from_millis(20));
+    let mut subscription = one.subscribe(&category, options).await.unwrap();
+    let reading = tokio::spawn(async move { subscription.next_batch().await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    other
+        .write_one("account-1", event(1), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let batch = tokio::time::timeout(Duration::from_secs(20), reading)
+        .await
+        .expect("found by polling")
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch.len(), 1);
+    drop((one, other));
+    remove(&file);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_whose_stream_another_process_wrote_stores_nothing() {
+    let file = path();
+    let (one, other) = (
+        SqliteStore::open(&file).await.unwrap(),
+        SqliteStore::open(&file).await.unwrap(),
+    );
+    let stream = StreamName::new("account-1").unwrap();
+    let mut unit = one.begin(UnitOptions::new()).await.unwrap();
+    unit.unit()
+        .write(&stream, vec![event(1)], ExpectedVersion::NoStream)
+        .await
+        .unwrap();
+    // Not held back by the unit's lock: that lock is in the other process.
+    other
+        .write(&stream, vec![event(2)], ExpectedVersion::NoStream)
+        .await
+        .unwrap();
+    let error = unit.commit().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Conflict {
+                reason: ConflictReason::Serialization,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.is_transient());
+    let stored = one.read_stream_to_end(&stream).await.unwrap();
+    assert_eq!(stored.len(), 1, "only the other process's message");
+    assert_eq!(stored[0].data["n"], 2);
+    drop((one, other));
+    remove(&file);
+}
