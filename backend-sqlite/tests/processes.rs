@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use message_store::{
     Category, ConflictReason, Error, ExpectedVersion, MessageStore, MessageStoreExt, NewMessage,
-    OpenUnit, StreamName, SubscribeOptions, UnitOptions,
+    StreamName, SubscribeOptions, UnitOptions,
 };
 use message_store_sqlite::SqliteStore;
 
