@@ -58,8 +58,8 @@ use message_store::backend::units::lock_key;
 use message_store::backend::{self, jsonb, trace, validate_stream_read, validate_write};
 use message_store::stream_name::category_of;
 use message_store::{
-    Category, CategoryRead, ExpectedVersion, Message, MessageStore, NewMessage, OpenUnit, Result,
-    StreamName, StreamRead, SubscribeOptions, Subscription, UnitOptions,
+    Category, CategoryRead, Error, ExpectedVersion, Message, MessageStore, NewMessage, OpenUnit,
+    Result, StreamName, StreamRead, SubscribeOptions, Subscription, UnitOptions,
 };
 use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
@@ -138,10 +138,12 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     reads: SqlitePool,
-    /// The one connection this store writes through.
-    writer: Mutex<SqliteConnection>,
+    /// The one connection this store writes through. Every transaction on
+    /// it runs in a task of its own, which ends it (commit or roll back)
+    /// even when the caller stops waiting.
+    writer: Arc<Mutex<SqliteConnection>>,
     /// Units of work's category locks, and plain writes'.
-    locks: locks::Locks,
+    locks: Arc<locks::Locks>,
     /// Carries the last global position written, to wake subscriptions.
     written: watch::Sender<u64>,
     /// No other process writes the file (see [`SqliteOptions::with_single_process`]).
@@ -194,8 +196,8 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 path,
                 reads,
-                writer: Mutex::new(writer),
-                locks: locks::Locks::new(),
+                writer: Arc::new(Mutex::new(writer)),
+                locks: Arc::new(locks::Locks::new()),
                 written: watch::channel(0).0,
                 single_process: options.single_process,
                 temporary,
@@ -224,17 +226,23 @@ impl SqliteStore {
         jsonb::as_stored(&mut messages);
         let key = lock_key(category_of(stream.as_str()));
         let ids: Vec<uuid::Uuid> = messages.iter().map(|m| m.id).collect();
-        let written = {
-            // Held while it writes: units of work see it as PostgreSQL's
-            // writers see a write_message holding the category's lock.
-            let _hold = self.inner.locks.hold(key, &ids).await?;
-            let mut writer = self.inner.writer.lock().await;
-            write::append(&mut writer, stream, &messages, expected).await?
-        };
-        self.inner
-            .written
-            .send_replace(written.last_global_position);
-        Ok(written.last_position)
+        // Held while it writes: units of work see it as PostgreSQL's
+        // writers see a write_message holding the category's lock.
+        let hold = self.inner.locks.hold(key, &ids).await?;
+        let (store, stream) = (self.clone(), stream.clone());
+        let task = tokio::spawn(async move {
+            let written = {
+                let mut writer = store.inner.writer.clone().lock_owned().await;
+                write::append(&mut writer, &stream, &messages, expected).await?
+            };
+            drop(hold);
+            store
+                .inner
+                .written
+                .send_replace(written.last_global_position);
+            Ok(written.last_position)
+        });
+        task.await.map_err(Error::backend)?
     }
 }
 

@@ -4,7 +4,7 @@
 //! for a unit holding it as it would on PostgreSQL. Releases are announced
 //! on a watch, under the same mutex the waiters subscribe under.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use message_store::backend::units::{PendingMessage, UnitId, Units};
@@ -100,7 +100,7 @@ impl Locks {
 
     /// Takes `key` (a category's lock) for a plain write of `ids`, once no
     /// unit holds it or writes one of them; released when the hold drops.
-    pub(crate) async fn hold(&self, key: i64, ids: &[Uuid]) -> Result<Hold<'_>> {
+    pub(crate) async fn hold(self: &Arc<Self>, key: i64, ids: &[Uuid]) -> Result<Hold> {
         let id = self
             .until_free(None, |units| {
                 if let Some(holder) = units.lock_held(key, None) {
@@ -111,20 +111,24 @@ impl Locks {
                 }
                 let me = units.open();
                 units.lock(me, key);
+                units.reserve(me, ids);
                 Step::Done(me)
             })
             .await?;
-        Ok(Hold { locks: self, id })
+        Ok(Hold {
+            locks: self.clone(),
+            id,
+        })
     }
 }
 
-/// A plain write's hold on its category; dropped, released.
-pub(crate) struct Hold<'a> {
-    locks: &'a Locks,
+/// A plain write's hold on its category and ids; dropped, released.
+pub(crate) struct Hold {
+    locks: Arc<Locks>,
     id: UnitId,
 }
 
-impl Drop for Hold<'_> {
+impl Drop for Hold {
     fn drop(&mut self) {
         self.locks.end(self.id);
     }

@@ -35,6 +35,10 @@ pub(crate) struct SqliteUnit {
     time: DateTime<Utc>,
     /// Each stream it wrote, with its committed version when it first did.
     base: HashMap<StreamName, Option<u64>>,
+    /// Each category it locked, with its committed head when it did: the
+    /// commit fails if another process wrote one since (the locks are in
+    /// this process only).
+    heads: HashMap<Category, Option<u64>>,
     /// The global position its next pending message is shown with.
     next_global: u64,
 }
@@ -49,6 +53,7 @@ impl SqliteUnit {
             lock_timeout: options.lock_timeout(),
             time: Utc::now().trunc_subsecs(6),
             base: HashMap::new(),
+            heads: HashMap::new(),
             next_global: 0,
         }
     }
@@ -87,6 +92,17 @@ impl SqliteUnit {
             .await
     }
 
+    /// Notes the committed heads of `categories` it has just locked.
+    async fn note_heads(&mut self, categories: &[Category]) -> Result<()> {
+        for category in categories {
+            if !self.heads.contains_key(category) {
+                let head = read::category_head(&mut *self.store.reader().await?, category).await?;
+                self.heads.insert(category.clone(), head);
+            }
+        }
+        Ok(())
+    }
+
     /// The version of `stream` as this unit sees it, and as committed.
     async fn versions(&self, stream: &StreamName) -> Result<(Option<u64>, Option<u64>)> {
         let committed = read::stream_version(&mut *self.store.reader().await?, stream).await?;
@@ -109,6 +125,7 @@ impl SqliteUnit {
     ) -> Result<u64> {
         self.take_locks(&[lock_key(category_of(stream.as_str()))])
             .await?;
+        self.note_heads(&[stream.category()]).await?;
         let (version, committed) = self.versions(stream).await?;
         if !expected.matches(version) {
             return Err(Error::WrongExpectedVersion {
@@ -170,39 +187,54 @@ impl SqliteUnit {
         Ok(())
     }
 
-    /// Stores the pending messages, holding the unit's locks until they
-    /// are stored (or not), then ends it.
-    async fn store_pending(&mut self) -> Result<Option<u64>> {
+    /// Stores the pending messages in a task of its own, which holds the
+    /// unit's locks until they are stored (or not) and then ends it, so a
+    /// commit the caller stops waiting for still finishes.
+    async fn store_pending(&mut self) -> Result<()> {
         let pending = self.pending(<[Pending]>::to_vec);
         if pending.is_empty() {
             self.end(UnitState::Committed);
-            return Ok(None);
+            return Ok(());
         }
-        let mut writer = self.store.inner.writer.lock().await;
-        let stored = write::store_unit(&mut writer, &self.base, &pending, self.time).await;
-        drop(writer);
-        self.end(if stored.is_ok() {
+        let store = self.store.clone();
+        let (base, heads, time, id) = (self.base.clone(), self.heads.clone(), self.time, self.id);
+        let task = tokio::spawn(async move {
+            let stored = {
+                let mut writer = store.inner.writer.clone().lock_owned().await;
+                let checks = write::Unchanged {
+                    streams: &base,
+                    categories: &heads,
+                };
+                write::store_unit(&mut writer, checks, &pending, time).await
+            };
+            store.inner.locks.end(id);
+            let last = stored?;
+            store.inner.written.send_replace(last);
+            report_sent(&pending);
+            Ok(())
+        });
+        let stored = task.await.map_err(Error::backend).and_then(|done| done);
+        self.state = if stored.is_ok() {
             UnitState::Committed
         } else {
             UnitState::Aborted
-        });
-        match stored {
-            Ok(last) => {
-                let mut sent: Vec<(&str, usize)> = Vec::new();
-                for p in &pending {
-                    let category = category_of(p.message.stream_name.as_str());
-                    match sent.iter_mut().find(|(c, _)| *c == category) {
-                        Some((_, count)) => *count += 1,
-                        None => sent.push((category, 1)),
-                    }
-                }
-                for (category, count) in sent {
-                    meter::sent(crate::BACKEND, category, count);
-                }
-                Ok(Some(last))
-            }
-            Err(error) => Err(error),
+        };
+        stored
+    }
+}
+
+/// Counts a committed unit's messages per category.
+fn report_sent(pending: &[Pending]) {
+    let mut sent: Vec<(&str, usize)> = Vec::new();
+    for p in pending {
+        let category = category_of(p.message.stream_name.as_str());
+        match sent.iter_mut().find(|(c, _)| *c == category) {
+            Some((_, count)) => *count += 1,
+            None => sent.push((category, 1)),
         }
+    }
+    for (category, count) in sent {
+        meter::sent(crate::BACKEND, category, count);
     }
 }
 
@@ -303,7 +335,10 @@ impl UnitOfWork for SqliteUnit {
 
     async fn lock_categories(&mut self, categories: &[Category]) -> Result<()> {
         self.check_open()?;
-        let locked = self.take_locks(&lock_order(categories)).await;
+        let mut locked = self.take_locks(&lock_order(categories)).await;
+        if locked.is_ok() {
+            locked = self.note_heads(categories).await;
+        }
         if locked.is_err() {
             self.end(UnitState::Aborted);
         }
@@ -317,10 +352,7 @@ impl OpenUnit for SqliteUnit {
         let span = trace::unit(crate::BACKEND, "commit");
         trace::call(span, trace::uncounted, async {
             self.check_open()?;
-            if let Some(last) = self.store_pending().await? {
-                self.store.inner.written.send_replace(last);
-            }
-            Ok(())
+            self.store_pending().await
         })
         .await
     }

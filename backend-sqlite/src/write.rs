@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use message_store::stream_name::category_of;
-use message_store::{Error, ExpectedVersion, Metadata, NewMessage, Result, StreamName};
+use message_store::{Category, Error, ExpectedVersion, Metadata, NewMessage, Result, StreamName};
 use sqlx::{Connection, SqliteConnection};
 use uuid::Uuid;
 
@@ -86,7 +86,7 @@ pub(crate) async fn append(
 /// Inserts `rows`, with what reads filter on; the last global position.
 async fn insert(conn: &mut SqliteConnection, rows: &[Row<'_>], time: &str) -> Result<u64> {
     let mut last = 0;
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+    for (index, chunk) in rows.chunks(ROWS_PER_INSERT).enumerate() {
         let mut statement = format!("INSERT INTO messages {COLUMNS} VALUES ");
         // Anonymous `?`s: sqlx looks up each numbered one's name, and
         // SQLite finds a name by scanning them all (quadratic in a batch).
@@ -113,7 +113,9 @@ async fn insert(conn: &mut SqliteConnection, rows: &[Row<'_>], time: &str) -> Re
             // The streams' (name, position) cannot clash under the write
             // lock: only an id can.
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                return Err(first_duplicate(conn, rows).await);
+                // The earlier statements' rows are in the transaction: the
+                // duplicate is in this one.
+                return Err(first_duplicate(conn, &rows[index * ROWS_PER_INSERT..]).await);
             }
             Err(other) => return Err(sql(other)),
         }
@@ -121,13 +123,12 @@ async fn insert(conn: &mut SqliteConnection, rows: &[Row<'_>], time: &str) -> Re
     Ok(last)
 }
 
-/// The error naming the first of `rows` whose id is stored already or
-/// given earlier in `rows`.
+/// The error naming the first of `rows` whose id is stored already (ids
+/// repeated within one write are refused before it reaches SQL).
 async fn first_duplicate(conn: &mut SqliteConnection, rows: &[Row<'_>]) -> Error {
-    for (index, row) in rows.iter().enumerate() {
-        let earlier = rows[..index].iter().any(|other| other.id == row.id);
+    for row in rows {
         match read::has_id(conn, row.id).await {
-            Ok(stored) if stored || earlier => return Error::DuplicateMessageId { id: row.id },
+            Ok(true) => return Error::DuplicateMessageId { id: row.id },
             Ok(_) => {}
             Err(error) => return error.into(),
         }
@@ -135,17 +136,28 @@ async fn first_duplicate(conn: &mut SqliteConnection, rows: &[Row<'_>]) -> Error
     Error::backend("a unique index refused the write, yet no id is a duplicate")
 }
 
-/// Stores a unit's pending messages in one transaction, once no other
-/// process has written its streams since it first did (`base`); the last
-/// global position.
+/// What a unit's commit checks no other process has written since the
+/// unit saw it: its streams' versions and its locked categories' heads.
+pub(crate) struct Unchanged<'a> {
+    pub(crate) streams: &'a HashMap<StreamName, Option<u64>>,
+    pub(crate) categories: &'a HashMap<Category, Option<u64>>,
+}
+
+/// Stores a unit's pending messages in one transaction, once nothing in
+/// `unchanged` changed; the last global position.
 pub(crate) async fn store_unit(
     conn: &mut SqliteConnection,
-    base: &HashMap<StreamName, Option<u64>>,
+    unchanged: Unchanged<'_>,
     pending: &[Pending],
     time: DateTime<Utc>,
 ) -> Result<u64> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(sql)?;
-    for (stream, version) in base {
+    for (category, head) in unchanged.categories {
+        if read::category_head(&mut tx, category).await? != *head {
+            return Err(crate::unit::moved_on());
+        }
+    }
+    for (stream, version) in unchanged.streams {
         if read::stream_version(&mut tx, stream).await? != *version {
             return Err(crate::unit::moved_on());
         }

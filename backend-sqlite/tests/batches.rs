@@ -1,6 +1,6 @@
 //! A batch longer than one INSERT statement (1000 rows) is still one
-//! atomic write, and a duplicate id in its last statement names that id
-//! and leaves nothing of the batch stored.
+//! atomic write, and an id stored already that it repeats in its last
+//! statement is the one named, with nothing of the batch stored.
 
 use message_store::{
     Error, ExpectedVersion, MessageStore, MessageStoreExt, NewMessage, StreamName,
@@ -37,9 +37,18 @@ async fn a_batch_of_several_statements_is_one_write() {
 #[tokio::test]
 async fn a_duplicate_in_a_later_statement_names_it_and_writes_nothing() {
     let store = SqliteStore::open_temporary().await.unwrap();
+    let stored = NewMessage::new("Numbered", serde_json::json!({ "n": -1 }));
+    let repeated = stored.id;
+    store
+        .write(
+            &StreamName::new("other-1").unwrap(),
+            vec![stored],
+            ExpectedVersion::Any,
+        )
+        .await
+        .unwrap();
     let stream = StreamName::new("bulk-2").unwrap();
     let mut messages = batch(2500);
-    let repeated = messages[10].id;
     messages[2400] = messages[2400].clone().with_id(repeated);
     let error = store
         .write(&stream, messages, ExpectedVersion::Any)

@@ -1,7 +1,8 @@
 //! Two stores opened on one file stand for two processes sharing it: they
 //! share no wake-ups and no in-process locks. A subscription finds the
 //! other's writes by polling; the store names the same data; a unit whose
-//! streams the other wrote meanwhile fails to commit and stores nothing.
+//! streams, or locked categories, the other wrote meanwhile fails to
+//! commit and stores nothing.
 
 use std::time::Duration;
 
@@ -88,6 +89,49 @@ async fn a_unit_whose_stream_another_process_wrote_stores_nothing() {
     let stored = one.read_stream_to_end(&stream).await.unwrap();
     assert_eq!(stored.len(), 1, "only the other process's message");
     assert_eq!(stored[0].data["n"], 2);
+    drop((one, other));
+    remove(&file);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_whose_locked_category_another_process_wrote_stores_nothing() {
+    let file = path();
+    let (one, other) = (
+        SqliteStore::open(&file).await.unwrap(),
+        SqliteStore::open(&file).await.unwrap(),
+    );
+    let category = Category::new("account").unwrap();
+    let mut unit = one.begin(UnitOptions::new()).await.unwrap();
+    unit.unit()
+        .lock_categories(std::slice::from_ref(&category))
+        .await
+        .unwrap();
+    // Another stream of the locked category, by the other process.
+    other
+        .write_one("account-2", event(2), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    unit.unit()
+        .write(
+            &category.stream("1").unwrap(),
+            vec![event(1)],
+            ExpectedVersion::NoStream,
+        )
+        .await
+        .unwrap();
+    let error = unit.commit().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Conflict {
+                reason: ConflictReason::Serialization,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let stored = one.read_category_to_end(&category).await.unwrap();
+    assert_eq!(stored.len(), 1, "only the other process's message");
     drop((one, other));
     remove(&file);
 }

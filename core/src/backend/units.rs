@@ -62,6 +62,8 @@ struct Pending<M> {
     /// Its writes, in global-position order.
     messages: Vec<M>,
     locks: Vec<i64>,
+    /// Ids reserved without a message (see [`Units::reserve`]).
+    reserved: Vec<Uuid>,
     /// The unit it waits for, while it waits.
     waiting_for: Option<UnitId>,
 }
@@ -73,6 +75,7 @@ impl<M: PendingMessage> Units<M> {
         let pending = Pending {
             messages: Vec::new(),
             locks: Vec::new(),
+            reserved: Vec::new(),
             waiting_for: None,
         };
         self.open.insert(self.last, pending);
@@ -109,6 +112,19 @@ impl<M: PendingMessage> Units<M> {
         }
     }
 
+    /// Reserves `ids` for `unit` (a plain write in flight, which has no
+    /// pending messages), until it ends.
+    pub fn reserve(&mut self, unit: UnitId, ids: &[Uuid]) {
+        let Some(pending) = self.open.get_mut(&unit) else {
+            return;
+        };
+        for &id in ids {
+            if self.ids.insert(id, unit).is_none() {
+                pending.reserved.push(id);
+            }
+        }
+    }
+
     /// Adds written messages to `unit`, reserving their ids.
     pub fn add(&mut self, unit: UnitId, messages: Vec<M>) {
         let Some(pending) = self.open.get_mut(&unit) else {
@@ -130,6 +146,9 @@ impl<M: PendingMessage> Units<M> {
         }
         for message in &pending.messages {
             self.ids.remove(&message.id());
+        }
+        for id in &pending.reserved {
+            self.ids.remove(id);
         }
         pending.messages
     }
