@@ -192,3 +192,80 @@ fn proptest_shrinks_a_failing_schedule_to_its_fault() {
         "shrunk to {shrunk:?}"
     );
 }
+
+/// Records the global positions it is given, recording its position every
+/// third message; `fails_on` fails for good.
+struct Recording {
+    fails_on: Option<u64>,
+}
+
+#[async_trait::async_trait]
+impl Simulated for Recording {
+    type State = Arc<Mutex<Vec<u64>>>;
+    type Outcome = Vec<u64>;
+
+    async fn state(&self) -> Self::State {
+        Arc::default()
+    }
+
+    fn consumer(&self, delivered: &Self::State) -> Consumer {
+        let (delivered, fails_on) = (delivered.clone(), self.fails_on);
+        let options = message_store_consumer::ConsumerOptions::new()
+            .with_position_update_interval(3)
+            .with_failure_policy(message_store_consumer::FailurePolicy::Park);
+        Consumer::new(Category::new("account").unwrap())
+            .with_options(options)
+            .on_any(move |message: Message| {
+                let delivered = delivered.clone();
+                async move {
+                    if Some(message.global_position) == fails_on {
+                        return HandlerResult::Err("poison".into());
+                    }
+                    delivered.lock().unwrap().push(message.global_position);
+                    HandlerResult::Ok(())
+                }
+            })
+    }
+
+    async fn outcome(&self, delivered: &Self::State) -> Vec<u64> {
+        delivered.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn a_new_instance_resumes_at_the_recorded_position() {
+    use Step::*;
+    let redelivery = Redelivery::new(deposits());
+    let app = Recording { fails_on: None };
+    // Recorded after the 3rd: a crash after the 5th resumes at the 3rd.
+    let crashed = redelivery
+        .run(&[Next, Next, Next, Next, Next, Crash, Next], &app)
+        .await
+        .unwrap();
+    assert_eq!(&crashed[..7], &[1, 2, 3, 4, 5, 3, 4]);
+    // A handover records the last handled (the 5th) and resumes there; an
+    // `Again` after a restart has nothing to repeat.
+    let moved = redelivery
+        .run(&[Next, Next, Next, Next, Next, Move, Again, Next], &app)
+        .await
+        .unwrap();
+    assert_eq!(&moved[..7], &[1, 2, 3, 4, 5, 5, 6]);
+    // Rewinding two from the 4th message (the next) restarts at the 2nd.
+    let rewound = redelivery
+        .run(&[Next, Next, Next, Rewind(2), Next], &app)
+        .await
+        .unwrap();
+    assert_eq!(&rewound[..4], &[1, 2, 3, 2]);
+    assert_eq!(rewound.len(), 3 + 11, "then every message from the 2nd on");
+}
+
+#[tokio::test]
+async fn a_parked_message_is_skipped_as_the_runtime_parks_it() {
+    let redelivery = Redelivery::new(deposits());
+    let clean = redelivery
+        .run(&[], &Recording { fails_on: Some(4) })
+        .await
+        .unwrap();
+    assert_eq!(clean.len(), 11);
+    assert!(!clean.contains(&4));
+}

@@ -17,7 +17,12 @@
 //! (`consumer/tests/simulate.rs` does this with proptest).
 //!
 //! Handlers run one at a time, in delivery order, with retries but no
-//! back-off. Exactly-once handlers (units of work) are not simulated.
+//! back-off; a message that fails every attempt stops the run with the
+//! handler's error, or is skipped under [`FailurePolicy::Park`], as the
+//! runtime parks it. Positions are recorded every
+//! `position_update_interval` handled messages, and a new instance resumes
+//! at the recorded one (inclusive), as the runtime does. Exactly-once
+//! handlers (units of work) are not simulated.
 
 mod schedule;
 
@@ -29,7 +34,7 @@ use message_store::{Message, NewMessage, StreamName};
 
 use crate::error::{Error, Result};
 use crate::handlers::Outcome;
-use crate::Consumer;
+use crate::{Consumer, FailurePolicy};
 
 pub use schedule::{Schedule, Step};
 
@@ -239,6 +244,8 @@ impl<'a> Run<'a> {
         self.consumer = consumer;
         self.cursor = from.unwrap_or(0);
         self.recorded = from;
+        // The new instance has handled nothing yet.
+        self.last = None;
         self.since_record = 0;
     }
 
@@ -254,6 +261,8 @@ impl<'a> Run<'a> {
             .await;
         match outcome {
             Outcome::Handled { .. } | Outcome::Cancelled => Ok(()),
+            // Parked, as the runtime parks it, and the next one handled.
+            Outcome::Failed { .. } if options.on_failure == FailurePolicy::Park => Ok(()),
             Outcome::Failed { attempts, error } => Err(Error::HandlerFailed {
                 category: self.consumer.category.as_str().to_owned(),
                 stream: message.stream_name.as_str().to_owned(),
