@@ -35,6 +35,21 @@
 //! Durability is [`Durability::Full`] by default: a write returns once its
 //! commit is synced. [`Durability::Normal`] syncs at checkpoints instead.
 //!
+//! ## Units of work
+//! A unit takes its categories' locks in this process, keeps its writes
+//! pending and stores them in one transaction at the commit (see the
+//! `unit` module). Its own reads show its messages at the global
+//! positions the commit gives them if nothing else commits first; another
+//! commit in between moves them on. If another process wrote one of the
+//! unit's streams or locked categories since the unit saw it, the commit
+//! fails with a transient serialization conflict and stores nothing.
+//!
+//! ## What differs from PostgreSQL
+//! Global positions have no gaps: a write refused for a duplicate id, or
+//! rolled back, burns none (Message DB's sequence does). A plain write
+//! waits for a unit holding one of its ids before it checks its expected
+//! version.
+//!
 //! ## Wake-ups
 //! A write through a store wakes that store's subscriptions (and its
 //! clones') at once. Writes by another process sharing the file are found
