@@ -1,7 +1,10 @@
 //! The reads, as SQL over the stored columns: a stream by position, a
 //! category by global position through its index (the filters test stored
 //! values, so no row is hashed or parsed at read time), the last message,
-//! a stream's version and a category's head.
+//! a stream's version and a category's head. A page of a stream or a
+//! category comes back as one JSON value (see `rows::page_sql`): sqlx's
+//! SQLite driver hands rows over one at a time, which cost more than the
+//! reads themselves.
 
 use message_store::{BatchSize, Category, CategoryRead, Message, StreamName, StreamRead};
 use sqlx::SqliteConnection;
@@ -26,17 +29,17 @@ pub(crate) async fn stream(
     stream: &StreamName,
     options: &StreamRead,
 ) -> Result<Vec<Message>, SqliteError> {
-    let sql = format!(
+    let select = format!(
         "SELECT {COLUMNS} FROM messages WHERE stream_name = ?1 AND position >= ?2 \
          ORDER BY position LIMIT ?3"
     );
-    let rows = sqlx::query(&sql)
+    let page: String = sqlx::query_scalar(&rows::page_sql(&select, "position"))
         .bind(stream.as_str())
         .bind(bigint(options.position()))
         .bind(limit(options.batch_size()))
-        .fetch_all(conn)
+        .fetch_one(conn)
         .await?;
-    rows::decode_all(&rows)
+    rows::decode_page(&page)
 }
 
 pub(crate) async fn category(
@@ -45,23 +48,23 @@ pub(crate) async fn category(
     options: &CategoryRead,
 ) -> Result<Vec<Message>, SqliteError> {
     // abs(h % size) is |h| % size without the overflow of abs(i64::MIN).
-    let sql = format!(
+    let select = format!(
         "SELECT {COLUMNS} FROM messages WHERE category = ?1 AND global_position >= ?2 \
          AND (?4 IS NULL OR correlation_category = ?4) \
          AND (?5 IS NULL OR abs(cardinal_hash % ?6) = ?5) \
          ORDER BY global_position LIMIT ?3"
     );
     let group = options.consumer_group();
-    let rows = sqlx::query(&sql)
+    let page: String = sqlx::query_scalar(&rows::page_sql(&select, "global_position"))
         .bind(category.as_str())
         .bind(bigint(options.position()))
         .bind(limit(options.batch_size()))
         .bind(options.correlation())
         .bind(group.map(|g| i64::from(g.member())))
         .bind(group.map(|g| i64::from(g.size())))
-        .fetch_all(conn)
+        .fetch_one(conn)
         .await?;
-    rows::decode_all(&rows)
+    rows::decode_page(&page)
 }
 
 pub(crate) async fn last(

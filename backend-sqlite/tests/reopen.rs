@@ -117,3 +117,35 @@ async fn a_file_with_a_newer_schema_is_refused() {
     );
     remove(&file);
 }
+
+#[tokio::test]
+async fn text_another_client_stored_that_is_not_json_never_breaks_a_page() {
+    let file = path("foreign");
+    drop(SqliteStore::open(&file).await.unwrap());
+    {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", file.display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO messages (position, time, stream_name, type, data, metadata, id, category) \
+             VALUES (0, '2026-01-01 00:00:00.000000', 'account-9', 'Odd', 'not json \"at all', \
+                     '{\"a\": [1, 2', '6f1d3f5e-0b7a-4c1e-9a53-3c1f5b2d7e10', 'account')",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    }
+    let store = SqliteStore::open(&file).await.unwrap();
+    write(&store, 0, 2).await;
+    let page = store
+        .read_category(&Category::new("account").unwrap(), Default::default())
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 3, "the odd row and the two after it");
+    assert_eq!(page[0].message_type, "Odd");
+    assert!(page[0].check().is_err(), "its data is reported unreadable");
+    assert!(page[1].check().is_ok());
+    drop(store);
+    remove(&file);
+}
