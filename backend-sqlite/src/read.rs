@@ -72,16 +72,16 @@ pub(crate) async fn last(
     stream: &StreamName,
     message_type: Option<&str>,
 ) -> Result<Option<Message>, SqliteError> {
-    let sql = format!(
+    let select = format!(
         "SELECT {COLUMNS} FROM messages WHERE stream_name = ?1 AND (?2 IS NULL OR type = ?2) \
          ORDER BY position DESC LIMIT 1"
     );
-    let row = sqlx::query(&sql)
+    let page: String = sqlx::query_scalar(&rows::page_sql(&select, "position"))
         .bind(stream.as_str())
         .bind(message_type)
-        .fetch_optional(conn)
+        .fetch_one(conn)
         .await?;
-    row.as_ref().map(rows::decode).transpose()
+    Ok(rows::decode_page(&page)?.pop())
 }
 
 pub(crate) async fn stream_version(

@@ -1,11 +1,11 @@
 //! Stored rows to [`Message`]s and back: the columns every read selects,
-//! the time format, and what a write stores beside Message DB's columns.
+//! a page of them as one JSON value and its decoding (every read decodes
+//! this way), the time format, and what a write stores beside Message
+//! DB's columns.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use message_store::stream_name::category_of;
 use message_store::{JsonData, Message, Metadata, StreamName};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 use uuid::Uuid;
 
 use crate::error::SqliteError;
@@ -39,36 +39,6 @@ fn decode_error(column: &'static str, problem: impl ToString) -> SqliteError {
         column,
         problem: problem.to_string(),
     }
-}
-
-fn position(row: &SqliteRow, index: usize, column: &'static str) -> Result<u64, SqliteError> {
-    let value: i64 = row.try_get(index)?;
-    u64::try_from(value).map_err(|_| decode_error(column, format!("negative: {value}")))
-}
-
-/// One row of [`COLUMNS`] as a message.
-pub(crate) fn decode(row: &SqliteRow) -> Result<Message, SqliteError> {
-    let time: &str = row.try_get(2)?;
-    let stream_name: &str = row.try_get(3)?;
-    let data: Option<&str> = row.try_get(5)?;
-    let metadata: Option<&str> = row.try_get(6)?;
-    let id: &str = row.try_get(7)?;
-    let time = NaiveDateTime::parse_from_str(time, TIME_FORMAT)
-        .map_err(|e| decode_error("time", e))?
-        .and_utc();
-    Ok(Message {
-        id: Uuid::parse_str(id).map_err(|e| decode_error("id", e))?,
-        stream_name: StreamName::new(stream_name).map_err(|e| decode_error("stream_name", e))?,
-        message_type: row.try_get(4)?,
-        position: position(row, 1, "position")?,
-        global_position: position(row, 0, "global_position")?,
-        data: match data {
-            Some(text) => JsonData::from_stored_text(text),
-            None => JsonData::from_value(serde_json::Value::Null),
-        },
-        metadata: metadata.map(Metadata::from_stored_text).unwrap_or_default(),
-        time,
-    })
 }
 
 /// A page as one JSON array of [`COLUMNS`] arrays (see [`page_sql`]):

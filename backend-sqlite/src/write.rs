@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use message_store::stream_name::category_of;
-use message_store::{Category, Error, ExpectedVersion, Metadata, NewMessage, Result, StreamName};
+use message_store::{Category, Error, ExpectedVersion, NewMessage, Result, StreamName};
 use sqlx::{Connection, SqliteConnection};
 use uuid::Uuid;
 
@@ -40,7 +40,8 @@ struct Row<'a> {
     data: String,
     metadata: Option<String>,
     id: Uuid,
-    meta: &'a Metadata,
+    /// The category its correlation filter compares.
+    correlation: Option<&'a str>,
 }
 
 /// Writes `messages` (validated, their numbers as jsonb keeps them) to
@@ -71,7 +72,7 @@ pub(crate) async fn append(
             data: message.data.to_string(),
             metadata: message.metadata.to_json().map(|m| m.to_string()),
             id: message.id,
-            meta: &message.metadata,
+            correlation: rows::correlation_category(&message.metadata),
         })
         .collect();
     let time = rows::stored_time(Utc::now().trunc_subsecs(6));
@@ -106,7 +107,7 @@ async fn insert(conn: &mut SqliteConnection, rows: &[Row<'_>], time: &str) -> Re
                 .bind(row.id.hyphenated().to_string())
                 .bind(category_of(row.stream.as_str()))
                 .bind(rows::cardinal_hash(row.stream))
-                .bind(rows::correlation_category(row.meta));
+                .bind(row.correlation);
         }
         match query.execute(&mut *conn).await {
             Ok(done) => last = u64::try_from(done.last_insert_rowid()).unwrap_or(0),
@@ -171,7 +172,7 @@ pub(crate) async fn store_unit(
             data: p.data.clone(),
             metadata: p.metadata.clone(),
             id: p.message.id,
-            meta: &p.message.metadata,
+            correlation: rows::correlation_category(&p.message.metadata),
         })
         .collect();
     let last = insert(&mut tx, &rows, &rows::stored_time(time)).await?;

@@ -12,16 +12,27 @@ use message_store::{
 };
 use message_store_sqlite::SqliteStore;
 
-fn path() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("shared-{}.sqlite", uuid::Uuid::new_v4().simple()))
+/// The file two stores share: removed when dropped (open connections keep
+/// an unlinked file alive until they close).
+struct File(std::path::PathBuf);
+
+impl Drop for File {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = self.0.as_os_str().to_owned();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
 }
 
-fn remove(path: &std::path::Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        let _ = std::fs::remove_file(file);
-    }
+/// Two stores on one new file, standing for two processes.
+async fn two_processes() -> (SqliteStore, SqliteStore, File) {
+    let file =
+        File(std::env::temp_dir().join(format!("shared-{}.sqlite", uuid::Uuid::new_v4().simple())));
+    let one = SqliteStore::open(&file.0).await.unwrap();
+    let other = SqliteStore::open(&file.0).await.unwrap();
+    (one, other, file)
 }
 
 fn event(n: u64) -> NewMessage {
@@ -30,11 +41,7 @@ fn event(n: u64) -> NewMessage {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_polls_for_another_process_writes() {
-    let file = path();
-    let (one, other) = (
-        SqliteStore::open(&file).await.unwrap(),
-        SqliteStore::open(&file).await.unwrap(),
-    );
+    let (one, other, _file) = two_processes().await;
     assert_eq!(one.to_string(), other.to_string(), "the same data");
     assert!(!one.wake_ups_live(), "another process's writes wake nobody");
     let category = Category::new("account").unwrap();
@@ -52,17 +59,11 @@ async fn a_subscription_polls_for_another_process_writes() {
         .unwrap()
         .unwrap();
     assert_eq!(batch.len(), 1);
-    drop((one, other));
-    remove(&file);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unit_whose_stream_another_process_wrote_stores_nothing() {
-    let file = path();
-    let (one, other) = (
-        SqliteStore::open(&file).await.unwrap(),
-        SqliteStore::open(&file).await.unwrap(),
-    );
+    let (one, other, _file) = two_processes().await;
     let stream = StreamName::new("account-1").unwrap();
     let mut unit = one.begin(UnitOptions::new()).await.unwrap();
     unit.unit()
@@ -89,17 +90,11 @@ async fn a_unit_whose_stream_another_process_wrote_stores_nothing() {
     let stored = one.read_stream_to_end(&stream).await.unwrap();
     assert_eq!(stored.len(), 1, "only the other process's message");
     assert_eq!(stored[0].data["n"], 2);
-    drop((one, other));
-    remove(&file);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unit_whose_locked_category_another_process_wrote_stores_nothing() {
-    let file = path();
-    let (one, other) = (
-        SqliteStore::open(&file).await.unwrap(),
-        SqliteStore::open(&file).await.unwrap(),
-    );
+    let (one, other, _file) = two_processes().await;
     let category = Category::new("account").unwrap();
     let mut unit = one.begin(UnitOptions::new()).await.unwrap();
     unit.unit()
@@ -132,6 +127,4 @@ async fn a_unit_whose_locked_category_another_process_wrote_stores_nothing() {
     );
     let stored = one.read_category_to_end(&category).await.unwrap();
     assert_eq!(stored.len(), 1, "only the other process's message");
-    drop((one, other));
-    remove(&file);
 }
