@@ -31,14 +31,14 @@ use std::sync::{Arc, PoisonError, RwLock};
 use async_trait::async_trait;
 use message_store::backend::{self, jsonb, trace, validate_write};
 use message_store::{
-    Category, CategoryRead, ConflictReason, Error, ExpectedVersion, Message, MessageStore,
-    NewMessage, OpenUnit, Result, StreamName, StreamRead, SubscribeOptions, Subscription,
-    UnitOptions,
+    Category, CategoryRead, ExpectedVersion, Message, MessageStore, NewMessage, OpenUnit, Result,
+    StreamName, StreamRead, SubscribeOptions, Subscription, UnitOptions,
 };
 use tokio::sync::watch;
 
 use message_store::backend::units::UnitId;
-use state::{State, Step};
+use message_store::backend::units::{self, Step};
+use state::State;
 use unit::MemoryUnit;
 
 /// The `message_store.backend` of this backend's spans.
@@ -136,36 +136,22 @@ impl Inner {
         unit: Option<(UnitId, Option<std::time::Duration>)>,
         mut attempt: impl FnMut(&mut State) -> Result<Step<T>>,
     ) -> Result<T> {
-        let deadline = unit
-            .and_then(|(_, timeout)| timeout)
-            .map(|timeout| tokio::time::Instant::now() + timeout);
-        loop {
-            let mut released = {
+        let me = unit.map(|(me, _)| me);
+        units::until_free(
+            unit.and_then(|(_, timeout)| timeout),
+            || {
                 let mut state = self.write_state();
-                let holder = match attempt(&mut state)? {
-                    Step::Done(done) => return Ok(done),
-                    Step::Wait(holder) => holder,
-                };
-                if let Some((me, _)) = unit {
-                    if !state.units.wait(me, holder) {
-                        return Err(conflict(ConflictReason::Deadlock));
-                    }
-                }
+                let step = attempt(&mut state)?;
                 // Subscribed under the lock every release is sent under.
-                self.released.subscribe()
-            };
-            let _waiting = unit.map(|(me, _)| Waiting {
-                inner: self,
-                unit: me,
-            });
-            match deadline {
-                None => released.changed().await.ok(),
-                Some(deadline) => tokio::time::timeout_at(deadline, released.changed())
-                    .await
-                    .map_err(|_| conflict(ConflictReason::LockTimeout))?
-                    .ok(),
-            };
-        }
+                state.units.attempt(step, me, &self.released)
+            },
+            || {
+                if let Some(me) = me {
+                    self.write_state().units.stop_waiting(me);
+                }
+            },
+        )
+        .await
     }
 
     /// Ends a unit of work, storing its writes when `commit`, and wakes
@@ -180,26 +166,6 @@ impl Inner {
         if let Some(last) = last {
             self.written.send_replace(last);
         }
-    }
-}
-
-fn conflict(reason: ConflictReason) -> Error {
-    Error::Conflict {
-        reason,
-        source: None,
-    }
-}
-
-/// While alive, its unit is waiting; dropped (the wait over or cancelled),
-/// it no longer is.
-struct Waiting<'a> {
-    inner: &'a Inner,
-    unit: UnitId,
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.inner.write_state().units.stop_waiting(self.unit);
     }
 }
 

@@ -15,7 +15,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use uuid::Uuid;
 
 use crate::stored::Stored;
-use message_store::backend::units::{lock_key, UnitId, Units};
+use message_store::backend::units::{lock_key, Step, UnitId, Units};
 
 /// Committed messages plus the indexes reads need, and the open units of
 /// work. The maps use FxHash (rustc-hash): the keys come from the
@@ -36,14 +36,6 @@ pub(crate) struct State {
     /// The last global position handed out (burned values included).
     last_global_position: u64,
     pub(crate) units: Units<Stored>,
-}
-
-/// The outcome of a write that may have to wait.
-pub(crate) enum Step<T> {
-    /// It was done.
-    Done(T),
-    /// It must wait for this unit to end, then be tried again.
-    Wait(UnitId),
 }
 
 /// What a successful append reports.

@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use message_store::backend::units::{PendingMessage, UnitId, Units};
-use message_store::{ConflictReason, Error, Message, Result};
+use message_store::backend::units::{self, PendingMessage, Step, UnitId, Units};
+use message_store::{Message, Result};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -24,13 +24,6 @@ impl PendingMessage for Pending {
     fn id(&self) -> Uuid {
         self.message.id
     }
-}
-
-/// What a locking step found.
-pub(crate) enum Step<T> {
-    Done(T),
-    /// Another unit (or plain write) holds what it needs.
-    Wait(UnitId),
 }
 
 pub(crate) struct Locks {
@@ -59,35 +52,21 @@ impl Locks {
         unit: Option<(UnitId, Option<Duration>)>,
         mut attempt: impl FnMut(&mut Units<Pending>) -> Step<T>,
     ) -> Result<T> {
-        let deadline = unit
-            .and_then(|(_, timeout)| timeout)
-            .map(|timeout| tokio::time::Instant::now() + timeout);
-        loop {
-            let mut released = {
+        let me = unit.map(|(me, _)| me);
+        units::until_free(
+            unit.and_then(|(_, timeout)| timeout),
+            || {
                 let mut units = self.units();
-                let holder = match attempt(&mut units) {
-                    Step::Done(done) => return Ok(done),
-                    Step::Wait(holder) => holder,
-                };
-                if let Some((me, _)) = unit {
-                    if !units.wait(me, holder) {
-                        return Err(conflict(ConflictReason::Deadlock));
-                    }
+                let step = attempt(&mut units);
+                units.attempt(step, me, &self.released)
+            },
+            || {
+                if let Some(me) = me {
+                    self.units().stop_waiting(me);
                 }
-                self.released.subscribe()
-            };
-            let _waiting = unit.map(|(me, _)| Waiting {
-                locks: self,
-                unit: me,
-            });
-            match deadline {
-                None => released.changed().await.ok(),
-                Some(deadline) => tokio::time::timeout_at(deadline, released.changed())
-                    .await
-                    .map_err(|_| conflict(ConflictReason::LockTimeout))?
-                    .ok(),
-            };
-        }
+            },
+        )
+        .await
     }
 
     /// Ends `unit`, handing back what it wrote, and wakes the waiters.
@@ -131,24 +110,5 @@ pub(crate) struct Hold {
 impl Drop for Hold {
     fn drop(&mut self) {
         self.locks.end(self.id);
-    }
-}
-
-pub(crate) fn conflict(reason: ConflictReason) -> Error {
-    Error::Conflict {
-        reason,
-        source: None,
-    }
-}
-
-/// While alive, its unit is waiting; dropped, it no longer is.
-struct Waiting<'a> {
-    locks: &'a Locks,
-    unit: UnitId,
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.locks.units().stop_waiting(self.unit);
     }
 }

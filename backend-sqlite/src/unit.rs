@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use message_store::backend::units::{lock_key, lock_order, UnitId};
+use message_store::backend::units::{conflict, lock_key, lock_order, Step, UnitId};
 use message_store::backend::{jsonb, meter, trace, validate_stream_read, validate_write};
 use message_store::stream_name::category_of;
 use message_store::{
@@ -21,7 +21,7 @@ use message_store::{
     OpenUnit, Result, StreamName, StreamRead, UnitOfWork, UnitOptions, UnitState,
 };
 
-use crate::locks::{conflict, Pending, Step};
+use crate::locks::Pending;
 use crate::{read, write, SqliteStore};
 
 /// A unit of work on a [`SqliteStore`]; dropped open, it rolls back.

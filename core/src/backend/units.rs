@@ -179,3 +179,85 @@ impl<M: PendingMessage> Units<M> {
         }
     }
 }
+
+/// What a step that may have to wait for another unit found.
+pub enum Step<T> {
+    /// It was done.
+    Done(T),
+    /// It must wait for this unit (or plain write) to end, then run again.
+    Wait(UnitId),
+}
+
+/// One run of a waiting step, as [`until_free`] sees it.
+pub enum Attempt<T> {
+    /// It was done.
+    Done(T),
+    /// It waits for the next release announced on this receiver (taken
+    /// under the same lock the releases are sent under).
+    Wait(tokio::sync::watch::Receiver<u64>),
+}
+
+impl<M: PendingMessage> Units<M> {
+    /// Turns a step's outcome into an [`Attempt`]: a wait of `me` (a unit,
+    /// or `None` for a plain write) for `holder` is recorded, or refused
+    /// with a deadlock when `holder` waits for `me`; the receiver is taken
+    /// from `released` now, so no release after this call is missed.
+    pub fn attempt<T>(
+        &mut self,
+        step: Step<T>,
+        me: Option<UnitId>,
+        released: &tokio::sync::watch::Sender<u64>,
+    ) -> crate::Result<Attempt<T>> {
+        match step {
+            Step::Done(done) => Ok(Attempt::Done(done)),
+            Step::Wait(holder) => {
+                if let Some(me) = me {
+                    if !self.wait(me, holder) {
+                        return Err(conflict(crate::ConflictReason::Deadlock));
+                    }
+                }
+                Ok(Attempt::Wait(released.subscribe()))
+            }
+        }
+    }
+}
+
+/// Runs `attempt` (which locks the store's units itself, see
+/// [`Units::attempt`]) until it is done, waiting for a release between
+/// runs, at most `timeout` in all (then a lock-timeout conflict).
+/// `stop_waiting` runs after every wait, also when the wait is dropped.
+pub async fn until_free<T>(
+    timeout: Option<std::time::Duration>,
+    mut attempt: impl FnMut() -> crate::Result<Attempt<T>>,
+    stop_waiting: impl Fn(),
+) -> crate::Result<T> {
+    struct Waiting<F: Fn()>(F);
+    impl<F: Fn()> Drop for Waiting<F> {
+        fn drop(&mut self) {
+            (self.0)();
+        }
+    }
+    let deadline = timeout.map(|timeout| tokio::time::Instant::now() + timeout);
+    loop {
+        let mut released = match attempt()? {
+            Attempt::Done(done) => return Ok(done),
+            Attempt::Wait(released) => released,
+        };
+        let _waiting = Waiting(&stop_waiting);
+        match deadline {
+            None => released.changed().await.ok(),
+            Some(deadline) => tokio::time::timeout_at(deadline, released.changed())
+                .await
+                .map_err(|_| conflict(crate::ConflictReason::LockTimeout))?
+                .ok(),
+        };
+    }
+}
+
+/// A conflict of units of work, for `reason`.
+pub fn conflict(reason: crate::ConflictReason) -> crate::Error {
+    crate::Error::Conflict {
+        reason,
+        source: None,
+    }
+}
