@@ -189,6 +189,12 @@ impl ConsumerMeters {
         }
     }
 
+    /// True when these report (reporting was [enabled](enable) when they
+    /// were registered): a consumer times its handlers only then.
+    pub fn is_reporting(&self) -> bool {
+        !self.labels.is_empty()
+    }
+
     /// Counts a message handled (or parked) in `took`, after `failures`
     /// failed attempts.
     pub fn handled(&self, took: Duration, failures: u64, parked: bool) {

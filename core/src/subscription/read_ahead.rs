@@ -1,7 +1,9 @@
 //! Reading a subscription's next pages while its consumer handles the last
 //! one. After a full page the following ones are likely there already, so a
-//! task of its own reads on, page after page, keeping at most one read page
-//! waiting (and one being read): catching up then costs the longest of
+//! task of its own reads on through the store's paged feed
+//! ([`MessageStore::category_messages`]), which fetches each page while it
+//! decodes the one before. At most one page waits for the consumer, one is
+//! being decoded and one fetched: catching up then costs the longest of
 //! fetching, decoding and handling, not their sum. It stops after a short
 //! page (caught up) or a failure, so an idle subscription costs what it did.
 
@@ -35,24 +37,32 @@ impl ReadAhead {
         let limit = options.batch_size().limit();
         let (send, pages) = mpsc::channel(1);
         let task = tokio::spawn(async move {
-            let mut from = position;
-            loop {
-                let read = options.category_read(from);
-                let page = store.read_category(&category, read).await;
-                let more = match &page {
-                    Ok(page) => match page.last() {
-                        Some(last) if limit.is_some_and(|l| page.len() as u64 >= l) => {
-                            from = last.global_position + 1;
-                            true
-                        }
-                        _ => false,
-                    },
-                    Err(_) => false,
+            use futures::StreamExt;
+            let Some(limit) = limit.and_then(|l| usize::try_from(l).ok()) else {
+                return;
+            };
+            // The store's paged feed fetches a page while it decodes the
+            // last, so the server is never idle while this decodes.
+            let mut messages = store.category_messages(&category, options.category_read(position));
+            let mut page = Vec::with_capacity(limit);
+            while let Some(next) = messages.next().await {
+                let message = match next {
+                    Ok(message) => message,
+                    Err(error) => {
+                        let _ = send.send(Err(error)).await;
+                        return;
+                    }
                 };
-                if send.send(page).await.is_err() || !more {
-                    return;
+                page.push(message);
+                if page.len() == limit {
+                    let full = std::mem::replace(&mut page, Vec::with_capacity(limit));
+                    if send.send(Ok(full)).await.is_err() {
+                        return;
+                    }
                 }
             }
+            // The short page the feed ended with (caught up), if any.
+            let _ = send.send(Ok(page)).await;
         });
         ReadAhead {
             position,
