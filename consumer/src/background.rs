@@ -3,7 +3,12 @@
 //! the positions. A record asked for while one is being written waits in
 //! the task's slot, where a newer one replaces it: the task writes only
 //! the latest, so a consumer that handles faster than a write lands never
-//! waits, and its records never fall further behind than one write.
+//! waits, and its records never fall further behind than one write. While
+//! records are asked for faster than
+//! [`position_update_gap`](crate::ConsumerOptions::with_position_update_gap),
+//! the task waits out the gap before it writes the newest, so catching up
+//! commits a record per gap rather than one per round trip; a flush (the
+//! loop caught up or stopping) ends the wait.
 //!
 //! A fleet bucket's loop (a standby consumer's too) coalesces the same
 //! way: what stops a stale owner is its lease by its own clock, looked at
@@ -21,7 +26,9 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::future::BoxFuture;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::error::Result;
 use crate::runtime::Runner;
@@ -31,6 +38,8 @@ pub(crate) struct Background {
     /// Ends with the position of its last write and how that went.
     task: JoinHandle<(u64, message_store::Result<()>)>,
     next: Arc<Mutex<Next>>,
+    /// Cuts short the task's wait for the gap between records.
+    flush: Arc<Notify>,
 }
 
 #[derive(Default)]
@@ -102,11 +111,31 @@ impl Runner {
         }));
         // The health shows each record as soon as it lands, idle or not.
         let (health, progress, slot) = (self.health.clone(), self.progress.clone(), next.clone());
+        let flush = Arc::new(Notify::new());
+        let (gap, last, woken) = (
+            self.options.position_update_gap,
+            self.last_record.clone(),
+            flush.clone(),
+        );
         let task = tokio::spawn(async move {
             let (mut position, mut write) = (position, write);
             loop {
+                let due = lock(&last).map(|started| started + gap);
+                if let Some(due) = due.filter(|&due| due > Instant::now()) {
+                    // Records asked for faster than the gap: the newest
+                    // due waits out the rest of it (or a flush), replacing
+                    // older ones meanwhile.
+                    tokio::select! {
+                        () = tokio::time::sleep_until(due) => {}
+                        () = woken.notified() => {}
+                    }
+                    if let Some(newer) = lock(&slot).write.take() {
+                        (position, write) = newer;
+                    }
+                }
+                *lock(&last) = Some(Instant::now());
                 let written = write.await;
-                let mut next = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut next = lock(&slot);
                 if written.is_err() {
                     // Written again as it was: a retry of the same position
                     // recognises its own record if the reply was lost.
@@ -128,7 +157,7 @@ impl Runner {
                 }
             }
         });
-        Background { task, next }
+        Background { task, next, flush }
     }
 
     /// Waits for the background writes, if any: a landed one shows in the
@@ -154,6 +183,8 @@ impl Runner {
         let Some(background) = self.background.take() else {
             return Ok(None);
         };
+        // What waits out the gap is written now.
+        background.flush.notify_one();
         let failure = match background.task.await {
             Ok((position, Ok(()))) => {
                 self.update(|h| h.committed = h.committed.max(Some(position)));
@@ -225,4 +256,12 @@ impl Runner {
         }
         Ok(outcome?)
     }
+}
+
+/// When the last record's write started, kept from one writing task to the
+/// next, for the gap between records.
+pub(crate) type LastRecord = Arc<Mutex<Option<Instant>>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -184,7 +184,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use handle::{ConsumerHandle, ConsumerHealth};
 pub use handlers::{HandlerError, HandlerFuture, HandlerPanicked, HandlerResult, HandlerTimedOut};
-pub use options::{ConsumerOptions, FailurePolicy, RetryPolicy, DEFAULT_SHUTDOWN_DEADLINE};
+pub use options::{
+    ConsumerOptions, FailurePolicy, RetryPolicy, DEFAULT_POSITION_UPDATE_GAP,
+    DEFAULT_SHUTDOWN_DEADLINE,
+};
 pub use parked::{
     is_replay, parked_messages, parked_to_purge, purge_parked, ParkedFrom, ParkedMessage,
     PARKED_FROM, PURGED, REPLAYED,
@@ -363,6 +366,7 @@ impl Consumer {
             crash: None,
             meters,
             background: None,
+            last_record: Default::default(),
         });
         Ok(ConsumerHandle {
             token,

@@ -119,6 +119,7 @@ pub enum FailurePolicy {
 pub struct ConsumerOptions {
     pub(crate) subscription: SubscribeOptions,
     pub(crate) position_update_interval: u64,
+    pub(crate) position_update_gap: Duration,
     pub(crate) retry: RetryPolicy,
     pub(crate) on_failure: FailurePolicy,
     pub(crate) backend_backoff: Duration,
@@ -135,11 +136,15 @@ pub struct ConsumerOptions {
 /// a container orchestrator usually waits before killing a process.
 pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(25);
 
+/// The default [`ConsumerOptions::position_update_gap`]: 10 ms.
+pub const DEFAULT_POSITION_UPDATE_GAP: Duration = Duration::from_millis(10);
+
 impl Default for ConsumerOptions {
     fn default() -> Self {
         ConsumerOptions {
             subscription: SubscribeOptions::default(),
             position_update_interval: 100,
+            position_update_gap: DEFAULT_POSITION_UPDATE_GAP,
             retry: RetryPolicy::default(),
             on_failure: FailurePolicy::Stop,
             backend_backoff: Duration::from_secs(5),
@@ -172,6 +177,21 @@ impl ConsumerOptions {
     /// and at shutdown.
     pub fn with_position_update_interval(mut self, messages: u64) -> Self {
         self.position_update_interval = messages;
+        self
+    }
+
+    /// The least time from the start of one position record to the next
+    /// while a consumer handles faster than that (catching up). Each record
+    /// is a write the server commits: a consumer catching up at hundreds of
+    /// thousands of messages a second would otherwise write one as soon as
+    /// the last landed, several hundred a second. Within the gap the newest
+    /// record due waits, replacing older ones; what is handled is recorded
+    /// at most one write and this gap later than without it. It never
+    /// delays the record written when the consumer has caught up or stops.
+    /// Default [`DEFAULT_POSITION_UPDATE_GAP`]; zero writes each record as
+    /// soon as the last landed.
+    pub fn with_position_update_gap(mut self, gap: Duration) -> Self {
+        self.position_update_gap = gap;
         self
     }
 
@@ -313,6 +333,11 @@ impl ConsumerOptions {
     /// How often the position is recorded, in handled messages.
     pub fn position_update_interval(&self) -> u64 {
         self.position_update_interval
+    }
+
+    /// The least time between two background position records.
+    pub fn position_update_gap(&self) -> Duration {
+        self.position_update_gap
     }
 
     /// The retry policy.

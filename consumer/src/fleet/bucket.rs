@@ -137,6 +137,7 @@ pub(crate) async fn run(context: BucketContext, token: CancellationToken) -> Buc
             context.category.as_str(),
         ),
         background: None,
+        last_record: Default::default(),
     };
     let result = runner.run().await;
     context

@@ -119,3 +119,60 @@ pub async fn a_hanging_position_write_does_not_hold_handling_up(store: Arc<dyn M
     handle.abort();
     let _ = handle.join().await;
 }
+
+/// Catching up, records wait out the gap between them, and the record of
+/// the catch-up's end does not: a consumer recording every message with a
+/// gap of an hour, and handlers that take 2 ms, writes its first record at
+/// once, the newest as soon as it has caught up, and nothing between (up
+/// to a record per message without the gap). Its shutdown
+/// then has nothing left to wait for.
+pub async fn records_wait_out_the_gap_but_not_the_end_of_a_catch_up(store: Arc<dyn MessageStore>) {
+    let category = unique_category("gapped");
+    store
+        .write(&stream(&category, "1"), batch(0, 50), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    let last = store
+        .category_head(&category)
+        .await
+        .unwrap()
+        .expect("written");
+    for standby in [false, true] {
+        let consumer_id = format!("gapped{standby}");
+        let consumer = Consumer::new(category.clone())
+            .with_options(
+                options(&consumer_id)
+                    .with_standby(standby)
+                    .with_position_update_interval(1)
+                    .with_position_update_gap(Duration::from_secs(3600)),
+            )
+            .on_any(|_message: Message| async {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                HandlerResult::Ok(())
+            });
+        let handle = consumer.start(store.clone()).await.unwrap();
+        handle.caught_up().await.unwrap();
+        wait_until("the newest position is recorded", || {
+            handle.health().committed == Some(last)
+        })
+        .await;
+        let position_stream = category.position_stream(Some(&consumer_id)).unwrap();
+        let records = store
+            .read_stream(&position_stream, Default::default())
+            .await
+            .unwrap();
+        let recorded: Vec<u64> = records
+            .iter()
+            .filter_map(|record| record.data.get("position").and_then(|p| p.as_u64()))
+            .collect();
+        assert_eq!(
+            recorded.last(),
+            Some(&last),
+            "standby {standby}: {recorded:?}"
+        );
+        assert_eq!(recorded.len(), 2, "standby {standby}: {recorded:?}");
+        let stopped = tokio::time::timeout(Duration::from_secs(10), handle.shutdown()).await;
+        let health = stopped.expect("shut down within 10 s").unwrap();
+        assert_eq!(health.committed, Some(last));
+    }
+}
