@@ -179,6 +179,7 @@ impl PostgresStore {
                 version,
                 notifier,
                 pooled,
+                members: Default::default(),
             }),
             group: Some(Arc::new(crate::group::Committer::default())),
         })

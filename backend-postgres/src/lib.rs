@@ -2,7 +2,9 @@
 //!
 //! [`PostgresStore`]: the [`MessageStore`] traits over
 //! [Message DB](https://github.com/message-db/message-db) 1.3 on PostgreSQL,
-//! through its public SQL functions only. It works on a database installed by
+//! through its public SQL functions (and, for a consumer-group member whose
+//! group our installer indexed, that function's query itself: see
+//! [`InstallOptions::with_consumer_group_index`]). It works on a database installed by
 //! Message DB's own scripts (even as the functions-only `message_store`
 //! role), and [`PostgresStore::install`] sets up a compatible schema itself.
 //!
@@ -30,6 +32,7 @@ mod convert;
 mod error;
 mod group;
 mod install;
+mod member;
 mod notify;
 mod pooler;
 mod retry;
@@ -97,6 +100,8 @@ struct Inner {
     notifier: Option<Arc<Notifier>>,
     /// Behind a transaction-mode pooler (see [`pooler`]).
     pooled: bool,
+    /// Which consumer-group members' indexes exist (see [`member`]).
+    members: member::MemberIndexes,
 }
 
 impl PostgresStore {
@@ -195,8 +200,12 @@ impl PostgresStore {
         trace::call(span, trace::counted, async {
             options.validate()?;
             read_with_retry(self.attempts(), || {
-                leased!(self, |conn, persistent| statements::read_category(
-                    conn, persistent, category, options
+                leased!(self, |conn, persistent| member::read_category(
+                    conn,
+                    persistent,
+                    &self.inner.members,
+                    category,
+                    options
                 ))
             })
             .await
@@ -275,8 +284,27 @@ impl MessageStore for PostgresStore {
         category: &Category,
         options: CategoryRead,
     ) -> Result<Vec<Message>> {
-        let rows = self.category_rows(category, &options).await?;
-        Ok(rows::decode_all(&rows)?)
+        // Decoded as the rows arrive (a page of the paged feed is decoded
+        // while the next is fetched instead: see `category_rows`).
+        let span = trace::read(BACKEND, "read_category", category.as_str());
+        trace::call(span, trace::counted, async {
+            options.validate()?;
+            let read = read_with_retry(self.attempts(), || {
+                leased!(self, |conn, persistent| member::read_category_messages(
+                    conn,
+                    persistent,
+                    &self.inner.members,
+                    category,
+                    &options
+                ))
+            })
+            .await;
+            read.map_err(|error| match rows::decode_failure(error) {
+                Ok(failure) => failure.into(),
+                Err(error) => map_error(error, None),
+            })
+        })
+        .await
     }
 
     async fn read_last_message(

@@ -3,10 +3,13 @@
 //! the caller's own transaction's. `persistent`: prepare the statement
 //! under a name sqlx caches (directly), or unnamed (behind a pooler).
 
-use message_store::{Category, CategoryRead, ExpectedVersion, NewMessage, StreamName, StreamRead};
-use sqlx::postgres::{PgConnection, PgRow};
+use message_store::{
+    BatchSize, Category, CategoryRead, ExpectedVersion, Message, NewMessage, StreamName, StreamRead,
+};
+use sqlx::postgres::{PgArguments, PgConnection, PgRow, Postgres};
+use sqlx::query::Query;
 
-use crate::convert;
+use crate::{convert, rows};
 
 // The readers' columns, in the order rows::decode reads them.
 const READ_STREAM: &str =
@@ -125,13 +128,13 @@ pub(crate) async fn read_stream(
         .await
 }
 
-/// The rows of one category read (options already validated).
-pub(crate) async fn read_category(
-    conn: &mut PgConnection,
+/// One category read (options already validated) through
+/// `get_category_messages`, as a query to run.
+fn category_query<'q>(
     persistent: bool,
-    category: &Category,
-    options: &CategoryRead,
-) -> Sql<Vec<PgRow>> {
+    category: &'q Category,
+    options: &'q CategoryRead,
+) -> Query<'q, Postgres, PgArguments> {
     let group = options.consumer_group();
     sqlx::query(READ_CATEGORY)
         .bind(category.as_str())
@@ -141,8 +144,38 @@ pub(crate) async fn read_category(
         .bind(group.map(|g| i64::from(g.member())))
         .bind(group.map(|g| i64::from(g.size())))
         .persistent(persistent)
+}
+
+/// The rows of one category read (options already validated).
+pub(crate) async fn read_category(
+    conn: &mut PgConnection,
+    persistent: bool,
+    category: &Category,
+    options: &CategoryRead,
+) -> Sql<Vec<PgRow>> {
+    category_query(persistent, category, options)
         .fetch_all(conn)
         .await
+}
+
+/// The messages of one category read (options already validated), each
+/// decoded as its row arrives.
+pub(crate) async fn read_category_messages(
+    conn: &mut PgConnection,
+    persistent: bool,
+    category: &Category,
+    options: &CategoryRead,
+) -> Sql<Vec<Message>> {
+    let query = category_query(persistent, category, options);
+    rows::fetch_messages(conn, query, expected_rows(options.batch_size())).await
+}
+
+/// The room to make for a page of `batch` messages: the batch size, up to
+/// Message DB's default page of 1000.
+pub(crate) fn expected_rows(batch: BatchSize) -> usize {
+    batch.limit().map_or(1000, |limit| {
+        usize::try_from(limit.min(1000)).unwrap_or(1000)
+    })
 }
 
 /// The row of a stream's last message (of `message_type`, if given).

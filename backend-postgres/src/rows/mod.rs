@@ -1,13 +1,17 @@
 //! Decoding the `message_store.message` rows every reader returns.
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
+use futures::TryStreamExt;
 use message_store::{JsonData, Message, Metadata, StreamName};
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgArguments, PgConnection, PgRow, PgValueFormat, Postgres};
+use sqlx::query::Query;
 use sqlx::Row;
 use uuid::Uuid;
 
 use crate::convert::position_from_bigint;
 use crate::error::PostgresError;
+
+mod binary;
 
 fn column<'r, T>(row: &'r PgRow, index: usize, name: &'static str) -> Result<T, PostgresError>
 where
@@ -125,18 +129,78 @@ pub(crate) fn position(row: &PgRow, index: usize) -> Result<u64, PostgresError> 
     position_from_bigint(column(row, index, name)?, name)
 }
 
+/// Decodes the rows of one result in order: the first row's columns go
+/// through sqlx's type checks; when they passed and the result came in
+/// binary format (every prepared statement's does), the other rows are
+/// read straight from their bytes ([`binary`]).
+#[derive(Default)]
+struct Decoder {
+    binary: bool,
+}
+
+impl Decoder {
+    /// Decodes `row`, the one after `previous` (`None` for the first).
+    fn decode(
+        &mut self,
+        row: &PgRow,
+        previous: Option<&Message>,
+    ) -> Result<Message, PostgresError> {
+        let Some(previous) = previous else {
+            let message = decode_with(row, Columns::Checked, None)?;
+            self.binary = row
+                .try_get_raw(0)
+                .is_ok_and(|value| value.format() == PgValueFormat::Binary);
+            return Ok(message);
+        };
+        if self.binary {
+            binary::decode(row, Some(&previous.stream_name))
+        } else {
+            decode_with(row, Columns::Trusted, Some(&previous.stream_name))
+        }
+    }
+}
+
 /// Decodes every row.
 pub(crate) fn decode_all(rows: &[PgRow]) -> Result<Vec<Message>, PostgresError> {
     let mut messages = Vec::with_capacity(rows.len());
-    for (index, row) in rows.iter().enumerate() {
-        let columns = if index == 0 {
-            Columns::Checked
-        } else {
-            Columns::Trusted
-        };
-        let previous = messages.last().map(|m: &Message| &m.stream_name);
-        let message = decode_with(row, columns, previous)?;
+    let mut decoder = Decoder::default();
+    for row in rows {
+        let message = decoder.decode(row, messages.last())?;
         messages.push(message);
     }
     Ok(messages)
+}
+
+/// Runs `query`, decoding each row as it arrives, while the server may
+/// still be finding the next (a plain statement sends its rows as it finds
+/// them; a set-returning function, once it has all of them). The rows are
+/// not kept. A row that cannot be decoded fails the read with
+/// `sqlx::Error::Decode` holding its [`PostgresError`] (see
+/// [`decode_failure`]). `capacity`: the rows expected at most.
+pub(crate) async fn fetch_messages<'q>(
+    conn: &mut PgConnection,
+    query: Query<'q, Postgres, PgArguments>,
+    capacity: usize,
+) -> Result<Vec<Message>, sqlx::Error> {
+    let mut rows = query.fetch(conn);
+    let mut messages = Vec::with_capacity(capacity);
+    let mut decoder = Decoder::default();
+    while let Some(row) = rows.try_next().await? {
+        let message = decoder
+            .decode(&row, messages.last())
+            .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+        messages.push(message);
+    }
+    Ok(messages)
+}
+
+/// The decoding failure of [`fetch_messages`], or the error as it was.
+pub(crate) fn decode_failure(error: sqlx::Error) -> Result<PostgresError, sqlx::Error> {
+    match error {
+        sqlx::Error::Decode(source) => match source.downcast::<PostgresError>() {
+            Ok(failure) => Ok(*failure),
+            Err(source) => Err(sqlx::Error::Decode(source)),
+        },
+        other => Err(other),
+    }
 }
