@@ -165,8 +165,9 @@ impl Metadata {
         if !text.trim_start().starts_with('{') {
             return Ok(Self::from_json_lenient(Some(serde_json::from_str(text)?)));
         }
+        let mut metadata = Metadata::default();
         let mut deserializer = serde_json::Deserializer::from_str(text);
-        let LenientObject(metadata) = LenientObject::deserialize(&mut deserializer)?;
+        serde::de::DeserializeSeed::deserialize(LenientObject(&mut metadata), &mut deserializer)?;
         deserializer.end()?;
         Ok(metadata)
     }

@@ -4,38 +4,38 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{MapAccess, Visitor};
+use serde::de::{DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use serde_json::Value;
 
 use super::Metadata;
 
-/// A JSON object read leniently into [`Metadata`], key by key.
-pub(super) struct LenientObject(pub(super) Metadata);
+/// A JSON object read leniently into the [`Metadata`] it holds, key by
+/// key, in place: the metadata is not moved through serde's results.
+pub(super) struct LenientObject<'m>(pub(super) &'m mut Metadata);
 
-impl<'de> Deserialize<'de> for LenientObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
+impl<'de> DeserializeSeed<'de> for LenientObject<'_> {
+    type Value = ();
 
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = LenientObject;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
+impl<'de> Visitor<'de> for LenientObject<'_> {
+    type Value = ();
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LenientObject, A::Error> {
-                let mut metadata = Metadata::default();
-                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                    let value: Value = map.next_value()?;
-                    metadata.absorb(key, value);
-                }
-                Ok(LenientObject(metadata))
-            }
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            let value: Value = map.next_value()?;
+            self.0.absorb(key, value);
         }
-
-        deserializer.deserialize_map(ObjectVisitor)
+        Ok(())
     }
 }
 
