@@ -8,7 +8,9 @@
 //! [`position_update_gap`](crate::ConsumerOptions::with_position_update_gap),
 //! the task waits out the gap before it writes the newest, so catching up
 //! commits a record per gap rather than one per round trip; a flush (the
-//! loop caught up or stopping) ends the wait.
+//! loop read a short page, so it has caught up, or it is stopping) ends the
+//! wait. A catch-up that ends on a full page is recorded when the gap has
+//! passed.
 //!
 //! A fleet bucket's loop (a standby consumer's too) coalesces the same
 //! way: what stops a stale owner is its lease by its own clock, looked at
@@ -50,6 +52,15 @@ struct Next {
     closed: bool,
     /// The newest position handed to the task.
     asked: u64,
+}
+
+/// A consumer loop that ends without waiting for its records (aborted,
+/// crashed, cut at the shutdown deadline) stops their writing too: a record
+/// waiting out the gap must not land after a successor took over.
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl Background {
@@ -120,13 +131,20 @@ impl Runner {
         let task = tokio::spawn(async move {
             let (mut position, mut write) = (position, write);
             loop {
-                let due = lock(&last).map(|started| started + gap);
-                if let Some(due) = due.filter(|&due| due > Instant::now()) {
+                // A gap too long for the clock waits for a flush alone.
+                let due = lock(&last).map(|started| started.checked_add(gap));
+                if let Some(due) = due.filter(|due| due.is_none_or(|due| due > Instant::now())) {
                     // Records asked for faster than the gap: the newest
                     // due waits out the rest of it (or a flush), replacing
                     // older ones meanwhile.
+                    let wait = async {
+                        match due {
+                            Some(due) => tokio::time::sleep_until(due).await,
+                            None => std::future::pending().await,
+                        }
+                    };
                     tokio::select! {
-                        () = tokio::time::sleep_until(due) => {}
+                        () = wait => {}
                         () = woken.notified() => {}
                     }
                     if let Some(newer) = lock(&slot).write.take() {
@@ -180,12 +198,12 @@ impl Runner {
     /// health. Refused because another consumer writes the position stream:
     /// that error. Failed otherwise: the position to record again, and why.
     async fn finish_background(&mut self) -> Result<Option<(u64, String)>> {
-        let Some(background) = self.background.take() else {
+        let Some(mut background) = self.background.take() else {
             return Ok(None);
         };
         // What waits out the gap is written now.
         background.flush.notify_one();
-        let failure = match background.task.await {
+        let failure = match (&mut background.task).await {
             Ok((position, Ok(()))) => {
                 self.update(|h| h.committed = h.committed.max(Some(position)));
                 return Ok(None);

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use message_store::backend::read_committed_position;
-use message_store::{ExpectedVersion, Message, MessageStore, MessageStoreExt};
+use message_store::{ExpectedVersion, Message, MessageStore, MessageStoreExt, StreamName};
 use message_store_consumer::{Consumer, HandlerResult};
 
 use crate::faults::{FailingStore, Operation};
@@ -124,8 +124,9 @@ pub async fn a_hanging_position_write_does_not_hold_handling_up(store: Arc<dyn M
 /// the catch-up's end does not: a consumer recording every message with a
 /// gap of an hour, and handlers that take 2 ms, writes its first record at
 /// once, the newest as soon as it has caught up, and nothing between (up
-/// to a record per message without the gap). Its shutdown
-/// then has nothing left to wait for.
+/// to a record per message without the gap); so does one whose gap is too
+/// long for the clock (`Duration::MAX`). Its shutdown then has nothing left
+/// to wait for.
 pub async fn records_wait_out_the_gap_but_not_the_end_of_a_catch_up(store: Arc<dyn MessageStore>) {
     let category = unique_category("gapped");
     store
@@ -137,14 +138,15 @@ pub async fn records_wait_out_the_gap_but_not_the_end_of_a_catch_up(store: Arc<d
         .await
         .unwrap()
         .expect("written");
-    for standby in [false, true] {
-        let consumer_id = format!("gapped{standby}");
+    let cases = [(false, 3600), (true, 3600), (false, u64::MAX)];
+    for (standby, gap) in cases {
+        let consumer_id = format!("gapped{standby}{gap}");
         let consumer = Consumer::new(category.clone())
             .with_options(
                 options(&consumer_id)
                     .with_standby(standby)
                     .with_position_update_interval(1)
-                    .with_position_update_gap(Duration::from_secs(3600)),
+                    .with_position_update_gap(Duration::from_secs(gap)),
             )
             .on_any(|_message: Message| async {
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -175,4 +177,61 @@ pub async fn records_wait_out_the_gap_but_not_the_end_of_a_catch_up(store: Arc<d
         let health = stopped.expect("shut down within 10 s").unwrap();
         assert_eq!(health.committed, Some(last));
     }
+}
+
+/// A record waiting out the gap belongs to its consumer's loop: aborted
+/// (a crash), the loop takes it along, so nothing lands after the abort
+/// settled, where a successor may already have resumed.
+pub async fn an_aborted_consumer_writes_no_record_after_it_stopped(store: Arc<dyn MessageStore>) {
+    for standby in [false, true] {
+        let category = unique_category("abortgap");
+        store
+            .write(&stream(&category, "1"), batch(0, 40), ExpectedVersion::Any)
+            .await
+            .unwrap();
+        let consumer_id = format!("abortgap{standby}");
+        let handled = Arc::new(Mutex::new(0u64));
+        let counter = handled.clone();
+        let consumer = Consumer::new(category.clone())
+            .with_options(
+                options(&consumer_id)
+                    .with_standby(standby)
+                    .with_position_update_interval(1)
+                    .with_position_update_gap(Duration::from_millis(300)),
+            )
+            .on_any(move |_message: Message| {
+                let counter = counter.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    *counter.lock().unwrap() += 1;
+                    HandlerResult::Ok(())
+                }
+            });
+        let handle = consumer.start(store.clone()).await.unwrap();
+        // The first record goes at once; the next waits out the gap.
+        wait_until("a few messages are handled", || {
+            *handled.lock().unwrap() >= 5
+        })
+        .await;
+        handle.abort();
+        let _ = handle.join().await;
+        // A write already under way may still land: let it.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let position_stream = category.position_stream(Some(&consumer_id)).unwrap();
+        let settled = record_count(store.as_ref(), &position_stream).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let later = record_count(store.as_ref(), &position_stream).await;
+        assert_eq!(
+            later, settled,
+            "standby {standby}: a record landed after the abort"
+        );
+    }
+}
+
+async fn record_count(store: &dyn MessageStore, position_stream: &StreamName) -> usize {
+    store
+        .read_stream(position_stream, Default::default())
+        .await
+        .unwrap()
+        .len()
 }
