@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use message_store::{
-    Category, ExpectedVersion, Message, MessageStore, NewMessage, SubscribeOptions,
+    BatchSize, Category, ExpectedVersion, Message, MessageStore, NewMessage, SubscribeOptions,
 };
 use message_store_conformance::support::wait_until;
 use message_store_consumer::{Consumer, ConsumerOptions, HandlerResult};
 use message_store_postgres::sqlx::Executor;
+use message_store_postgres::PostgresStore;
 use serde_json::json;
 use support::Variant;
 use uuid::Uuid;
@@ -230,5 +231,67 @@ async fn shutdown_is_bounded_while_the_position_write_waits_for_a_lock() {
         .await;
         assert_eq!(seen.lock().unwrap()[0].message_type, "Two", "{variant:?}");
         handle.shutdown().await.unwrap();
+    }
+}
+
+/// A consumer reading pages ahead while its handlers are slow holds no
+/// connection between reads: with a pool of one, the store's other calls
+/// still get it within the pool's acquire timeout (the read of a page
+/// waiting for its place in the queue used to keep the connection until
+/// the consumer took the page before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_ahead_holds_no_connection_while_handlers_are_slow() {
+    for variant in VARIANTS {
+        let Some(options) = support::options(variant).await else {
+            return;
+        };
+        let pool = PostgresStore::pool_options()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(1));
+        let store = PostgresStore::connect_with(options, pool).await.unwrap();
+        let category = unique_category("ahead");
+        let messages = (0..20).map(|n| NewMessage::new("M", json!({ "n": n })));
+        store
+            .write(
+                &category.stream("1").unwrap(),
+                messages.collect(),
+                ExpectedVersion::Any,
+            )
+            .await
+            .unwrap();
+        let handled = Arc::new(Mutex::new(0u32));
+        let counter = handled.clone();
+        let subscription = SubscribeOptions::new()
+            .with_consumer_id("ahead")
+            .with_batch_size(BatchSize::Limit(5));
+        let consumer = Consumer::new(category.clone())
+            .with_options(
+                ConsumerOptions::new()
+                    .with_standby(false)
+                    .with_subscription(subscription),
+            )
+            .on_any(move |_message: Message| {
+                let counter = counter.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    *counter.lock().unwrap() += 1;
+                    HandlerResult::Ok(())
+                }
+            });
+        let handle = consumer.start(store.clone()).await.unwrap();
+        // Pages of 5 taking 1.5 s each: by now the next pages are read.
+        wait_until("six handled", || *handled.lock().unwrap() >= 6).await;
+        for n in 0..3 {
+            store
+                .write(
+                    &category.stream("2").unwrap(),
+                    vec![NewMessage::new("Other", json!({ "n": n }))],
+                    ExpectedVersion::Any,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{variant:?}: a write while reading ahead: {e}"));
+        }
+        handle.abort();
+        let _ = handle.join().await;
     }
 }

@@ -6,6 +6,11 @@
 //! being decoded and one fetched: catching up then costs the longest of
 //! fetching, decoding and handling, not their sum. It stops after a short
 //! page (caught up) or a failure, so an idle subscription costs what it did.
+//! A page the consumer does not take within [`PATIENCE`] (100 ms) stops the feed
+//! (the read it has in flight, unpolled, would hold its connection for as
+//! long as the consumer takes); it starts again from there when the page
+//! is taken. So a slow consumer holds no connection, at the cost of that
+//! one read per page, and a fast one never stops its feed.
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -15,6 +20,9 @@ use crate::message::Message;
 use crate::store::MessageStore;
 use crate::stream_name::Category;
 use crate::subscription::SubscribeOptions;
+
+/// How long a full page waits for the consumer before the feed is stopped.
+const PATIENCE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Pages being read ahead; the reads stop when it is dropped.
 #[derive(Debug)]
@@ -41,28 +49,50 @@ impl ReadAhead {
             let Some(limit) = limit.and_then(|l| usize::try_from(l).ok()) else {
                 return;
             };
-            // The store's paged feed fetches a page while it decodes the
-            // last, so the server is never idle while this decodes.
-            let mut messages = store.category_messages(&category, options.category_read(position));
-            let mut page = Vec::with_capacity(limit);
-            while let Some(next) = messages.next().await {
-                let message = match next {
-                    Ok(message) => message,
-                    Err(error) => {
-                        let _ = send.send(Err(error)).await;
-                        return;
+            // Room for a usual page; a larger batch size grows as it fills.
+            let room = limit.min(1000);
+            let mut from = position;
+            'feed: loop {
+                // The store's paged feed fetches a page while it decodes
+                // the last, so the server is never idle while this decodes.
+                let mut messages = store.category_messages(&category, options.category_read(from));
+                let mut page = Vec::with_capacity(room);
+                loop {
+                    let message = match messages.next().await {
+                        Some(Ok(message)) => message,
+                        Some(Err(error)) => {
+                            let _ = send.send(Err(error)).await;
+                            return;
+                        }
+                        None => {
+                            // The short page the feed ended with (caught up).
+                            let _ = send.send(Ok(page)).await;
+                            return;
+                        }
+                    };
+                    page.push(message);
+                    if page.len() < limit {
+                        continue;
                     }
-                };
-                page.push(message);
-                if page.len() == limit {
-                    let full = std::mem::replace(&mut page, Vec::with_capacity(limit));
-                    if send.send(Ok(full)).await.is_err() {
-                        return;
+                    let full = std::mem::replace(&mut page, Vec::with_capacity(room));
+                    from = full.last().map_or(from, |last| last.global_position + 1);
+                    match tokio::time::timeout(PATIENCE, send.reserve()).await {
+                        Ok(Ok(room)) => room.send(Ok(full)),
+                        Ok(Err(_)) => return, // the subscription is gone
+                        Err(_) => {
+                            // The consumer is behind: the feed's next read,
+                            // unpolled, would keep its connection until it
+                            // takes this page. Stopped now, it starts again
+                            // from here once the consumer took the page.
+                            drop(messages);
+                            if send.send(Ok(full)).await.is_err() {
+                                return;
+                            }
+                            continue 'feed;
+                        }
                     }
                 }
             }
-            // The short page the feed ended with (caught up), if any.
-            let _ = send.send(Ok(page)).await;
         });
         ReadAhead {
             position,
