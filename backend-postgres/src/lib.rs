@@ -35,6 +35,7 @@ mod install;
 mod member;
 mod notify;
 mod pooler;
+mod reads;
 mod retry;
 mod rows;
 mod statements;
@@ -47,14 +48,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use message_store::backend::paging::{self, RawPage};
+use message_store::backend::paging;
 use message_store::backend::{self, trace, validate_write};
 use message_store::{
     Category, CategoryRead, ExpectedVersion, Message, MessageStore, NewMessage, OpenUnit, Result,
     StreamName, StreamRead, SubscribeOptions, Subscription, UnitOfWork, UnitOptions,
 };
+use reads::raw_page;
 use sqlx::postgres::PgConnection;
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::PgPool;
 use tokio::sync::watch;
 
 pub use connect::DEFAULT_CONNECT_TIMEOUT;
@@ -173,68 +175,12 @@ impl PostgresStore {
     }
 }
 
-impl PostgresStore {
-    /// The rows of one stream read, not decoded.
-    async fn stream_rows(&self, stream: &StreamName, options: &StreamRead) -> Result<Vec<PgRow>> {
-        let span = trace::read(BACKEND, "read_stream", stream.as_str());
-        trace::call(span, trace::counted, async {
-            message_store::backend::validate_stream_read(stream)?;
-            read_with_retry(self.attempts(), || {
-                leased!(self, |conn, persistent| statements::read_stream(
-                    conn, persistent, stream, options
-                ))
-            })
-            .await
-            .map_err(|e| map_error(e, None))
-        })
-        .await
-    }
-
-    /// The rows of one category read, not decoded.
-    async fn category_rows(
-        &self,
-        category: &Category,
-        options: &CategoryRead,
-    ) -> Result<Vec<PgRow>> {
-        let span = trace::read(BACKEND, "read_category", category.as_str());
-        trace::call(span, trace::counted, async {
-            options.validate()?;
-            read_with_retry(self.attempts(), || {
-                leased!(self, |conn, persistent| member::read_category(
-                    conn,
-                    persistent,
-                    &self.inner.members,
-                    category,
-                    options
-                ))
-            })
-            .await
-            .map_err(|e| map_error(e, None))
-        })
-        .await
-    }
-}
-
 /// The connection of a unit of work this backend opened, for the caller's
 /// own queries in the unit's transaction (`None` for another backend's
 /// unit, or one that has ended). Do not end the transaction on it: commit
 /// or roll back through the unit.
 pub fn connection(unit: &mut dyn UnitOfWork) -> Option<&mut PgConnection> {
     unit.backend()?.downcast_mut::<PgConnection>()
-}
-
-/// A page of rows with the position after its last row (`column`: 3 for
-/// the stream position, 4 for the global position), for [`paging::pages`].
-fn raw_page(rows: Vec<PgRow>, column: usize) -> Result<RawPage<Vec<PgRow>>> {
-    let next = match rows.last() {
-        Some(row) => Some(rows::position(row, column)? + 1),
-        None => None,
-    };
-    Ok(RawPage {
-        len: rows.len(),
-        next,
-        rows,
-    })
 }
 
 fn version_supported(version: &str) -> bool {
@@ -284,27 +230,7 @@ impl MessageStore for PostgresStore {
         category: &Category,
         options: CategoryRead,
     ) -> Result<Vec<Message>> {
-        // Decoded as the rows arrive (a page of the paged feed is decoded
-        // while the next is fetched instead: see `category_rows`).
-        let span = trace::read(BACKEND, "read_category", category.as_str());
-        trace::call(span, trace::counted, async {
-            options.validate()?;
-            let read = read_with_retry(self.attempts(), || {
-                leased!(self, |conn, persistent| member::read_category_messages(
-                    conn,
-                    persistent,
-                    &self.inner.members,
-                    category,
-                    &options
-                ))
-            })
-            .await;
-            read.map_err(|error| match rows::decode_failure(error) {
-                Ok(failure) => failure.into(),
-                Err(error) => map_error(error, None),
-            })
-        })
-        .await
+        self.category_messages_now(category, &options).await
     }
 
     async fn read_last_message(
