@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::convert::position_from_bigint;
 use crate::error::PostgresError;
 
-/// Seconds from the Unix epoch to PostgreSQL's, 2000-01-01.
+/// Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01.
 const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 fn problem(column: &'static str, problem: impl ToString) -> PostgresError {
