@@ -160,7 +160,6 @@ macro_rules! __suite {
             a_crash_never_leaves_a_position_past_an_unfinished_handler,
             a_hanging_position_write_does_not_hold_handling_up,
             records_wait_out_the_gap_but_not_the_end_of_a_catch_up,
-            an_aborted_consumer_writes_no_record_after_it_stopped,
             exactly_once_handlers_apply_each_message_once_across_kills,
             a_stale_exactly_once_consumer_commits_nothing,
             exactly_once_consumer_resolves_failed_and_lost_commits,

@@ -17,6 +17,12 @@
 //! before every message (see `fleet::fence`), and the store's refusal of
 //! its next record, seen before the first message after the reply.
 //!
+//! A loop that ends without waiting for its records (aborted, cut at the
+//! shutdown deadline) leaves the task to finish: the record being written,
+//! and the newest waiting, still land, at most a write and the gap later.
+//! Stopping them would redeliver more after an abort; a fleet's fence
+//! refuses them once another instance owns the bucket.
+//!
 //! A record is only ever of a message whose handlers finished; a failed
 //! write is written again, in the foreground with retries, at the same
 //! position (a newer one waiting is dropped, recorded at the next
@@ -52,15 +58,6 @@ struct Next {
     closed: bool,
     /// The newest position handed to the task.
     asked: u64,
-}
-
-/// A consumer loop that ends without waiting for its records (aborted,
-/// crashed, cut at the shutdown deadline) stops their writing too: a record
-/// waiting out the gap must not land after a successor took over.
-impl Drop for Background {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl Background {

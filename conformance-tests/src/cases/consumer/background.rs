@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use message_store::backend::read_committed_position;
-use message_store::{ExpectedVersion, Message, MessageStore, MessageStoreExt, StreamName};
+use message_store::{ExpectedVersion, Message, MessageStore, MessageStoreExt};
 use message_store_consumer::{Consumer, HandlerResult};
 
 use crate::faults::{FailingStore, Operation};
@@ -177,61 +177,4 @@ pub async fn records_wait_out_the_gap_but_not_the_end_of_a_catch_up(store: Arc<d
         let health = stopped.expect("shut down within 10 s").unwrap();
         assert_eq!(health.committed, Some(last));
     }
-}
-
-/// A record waiting out the gap belongs to its consumer's loop: aborted
-/// (a crash), the loop takes it along, so nothing lands after the abort
-/// settled, where a successor may already have resumed.
-pub async fn an_aborted_consumer_writes_no_record_after_it_stopped(store: Arc<dyn MessageStore>) {
-    for standby in [false, true] {
-        let category = unique_category("abortgap");
-        store
-            .write(&stream(&category, "1"), batch(0, 40), ExpectedVersion::Any)
-            .await
-            .unwrap();
-        let consumer_id = format!("abortgap{standby}");
-        let handled = Arc::new(Mutex::new(0u64));
-        let counter = handled.clone();
-        let consumer = Consumer::new(category.clone())
-            .with_options(
-                options(&consumer_id)
-                    .with_standby(standby)
-                    .with_position_update_interval(1)
-                    .with_position_update_gap(Duration::from_millis(300)),
-            )
-            .on_any(move |_message: Message| {
-                let counter = counter.clone();
-                async move {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    *counter.lock().unwrap() += 1;
-                    HandlerResult::Ok(())
-                }
-            });
-        let handle = consumer.start(store.clone()).await.unwrap();
-        // The first record goes at once; the next waits out the gap.
-        wait_until("a few messages are handled", || {
-            *handled.lock().unwrap() >= 5
-        })
-        .await;
-        handle.abort();
-        let _ = handle.join().await;
-        // A write already under way may still land: let it.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let position_stream = category.position_stream(Some(&consumer_id)).unwrap();
-        let settled = record_count(store.as_ref(), &position_stream).await;
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        let later = record_count(store.as_ref(), &position_stream).await;
-        assert_eq!(
-            later, settled,
-            "standby {standby}: a record landed after the abort"
-        );
-    }
-}
-
-async fn record_count(store: &dyn MessageStore, position_stream: &StreamName) -> usize {
-    store
-        .read_stream(position_stream, Default::default())
-        .await
-        .unwrap()
-        .len()
 }
