@@ -10,7 +10,7 @@
 //! (the read it has in flight, unpolled, would hold its connection for as
 //! long as the consumer takes); it starts again from there when the page
 //! is taken. So a slow consumer holds no connection, at the cost of that
-//! one read per page, and a fast one never stops its feed.
+//! one read per page, and one that keeps up does not stop its feed.
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
