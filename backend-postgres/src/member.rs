@@ -80,23 +80,31 @@ fn member_sql(group: ConsumerGroup, correlated: bool) -> String {
     )
 }
 
-/// True when `group`'s member has its index (looked up once).
-async fn indexed(
+/// The member statement of `options`' consumer group, if it has one and
+/// its member's index exists (looked up once); `None`: read through
+/// `get_category_messages`.
+async fn member_statement(
     conn: &mut PgConnection,
     persistent: bool,
     indexes: &MemberIndexes,
-    group: ConsumerGroup,
-) -> Sql<bool> {
-    if let Some(indexed) = indexes.known(group) {
-        return Ok(indexed);
-    }
-    let indexed: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(index_name(group))
-        .persistent(persistent)
-        .fetch_one(conn)
-        .await?;
-    indexes.note(group, indexed);
-    Ok(indexed)
+    options: &CategoryRead,
+) -> Sql<Option<String>> {
+    let Some(group) = options.consumer_group() else {
+        return Ok(None);
+    };
+    let indexed = match indexes.known(group) {
+        Some(indexed) => indexed,
+        None => {
+            let indexed = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+                .bind(index_name(group))
+                .persistent(persistent)
+                .fetch_one(&mut *conn)
+                .await?;
+            indexes.note(group, indexed);
+            indexed
+        }
+    };
+    Ok(indexed.then(|| member_sql(group, options.correlation().is_some())))
 }
 
 /// The member query of `group` with `options`' values bound.
@@ -127,13 +135,12 @@ pub(crate) async fn read_category(
     category: &Category,
     options: &CategoryRead,
 ) -> Sql<Vec<PgRow>> {
-    match options.consumer_group() {
-        Some(group) if indexed(conn, persistent, indexes, group).await? => {
-            let sql = member_sql(group, options.correlation().is_some());
+    match member_statement(conn, persistent, indexes, options).await? {
+        Some(sql) => {
             let query = member_query(persistent, &sql, category, options);
             query.fetch_all(conn).await
         }
-        _ => statements::read_category(conn, persistent, category, options).await,
+        None => statements::read_category(conn, persistent, category, options).await,
     }
 }
 
@@ -147,14 +154,13 @@ pub(crate) async fn read_category_messages(
     category: &Category,
     options: &CategoryRead,
 ) -> Sql<Vec<Message>> {
-    match options.consumer_group() {
-        Some(group) if indexed(conn, persistent, indexes, group).await? => {
-            let sql = member_sql(group, options.correlation().is_some());
+    match member_statement(conn, persistent, indexes, options).await? {
+        Some(sql) => {
             let query = member_query(persistent, &sql, category, options);
             let capacity = statements::expected_rows(options.batch_size());
             rows::fetch_messages(conn, query, capacity).await
         }
-        _ => statements::read_category_messages(conn, persistent, category, options).await,
+        None => statements::read_category_messages(conn, persistent, category, options).await,
     }
 }
 

@@ -5,12 +5,10 @@
 //! from their bytes, skipping sqlx's per-value type dispatch.
 
 use chrono::{DateTime, Utc};
-use message_store::{JsonData, Message, Metadata, StreamName};
 use sqlx::postgres::PgRow;
 use sqlx::{Row, ValueRef};
-use uuid::Uuid;
 
-use crate::convert::position_from_bigint;
+use super::Raw;
 use crate::error::PostgresError;
 
 /// Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01.
@@ -60,36 +58,24 @@ fn required<'r>(value: Option<&'r str>, column: &'static str) -> Result<&'r str,
     value.ok_or_else(|| problem(column, "NULL"))
 }
 
-/// Decodes one row as [`super::decode_with`] does.
-pub(super) fn decode(row: &PgRow, previous: Option<&StreamName>) -> Result<Message, PostgresError> {
-    let id = required(text(row, 0, "id")?, "id")?;
-    let stream_name = required(text(row, 1, "stream_name")?, "stream_name")?;
-    let message_type = required(text(row, 2, "type")?, "type")?;
-    let micros = bigint(row, 7, "time")?;
-    let time = micros
+fn timestamp(micros: i64) -> Result<DateTime<Utc>, PostgresError> {
+    micros
         .checked_add(POSTGRES_EPOCH_MICROS)
         .and_then(DateTime::<Utc>::from_timestamp_micros)
-        .ok_or_else(|| problem("time", format!("{micros} is out of range")))?;
-    Ok(Message {
-        id: Uuid::parse_str(id).map_err(|e| problem("id", e))?,
-        stream_name: match previous {
-            Some(name) if name.as_str() == stream_name => name.clone(),
-            _ => StreamName::new(stream_name).map_err(|e| problem("stream_name", e))?,
-        },
-        message_type: message_type.to_owned(),
-        position: position_from_bigint(bigint(row, 3, "position")?, "position")?,
-        global_position: position_from_bigint(
-            bigint(row, 4, "global_position")?,
-            "global_position",
-        )?,
-        data: match text(row, 5, "data")? {
-            Some(text) => JsonData::from_stored_text(text),
-            None => JsonData::from_value(serde_json::Value::Null),
-        },
-        metadata: match text(row, 6, "metadata")? {
-            Some(text) => Metadata::from_stored_text(text),
-            None => Metadata::default(),
-        },
-        time,
+        .ok_or_else(|| problem("time", format!("{micros} is out of range")))
+}
+
+/// One row's columns (see [`Raw::message`] for the message they make).
+pub(super) fn raw(row: &PgRow) -> Result<Raw<'_>, PostgresError> {
+    // Read in column order, so that an error names the first bad column.
+    Ok(Raw {
+        id: required(text(row, 0, "id")?, "id")?,
+        stream_name: required(text(row, 1, "stream_name")?, "stream_name")?,
+        message_type: required(text(row, 2, "type")?, "type")?,
+        position: bigint(row, 3, "position")?,
+        global_position: bigint(row, 4, "global_position")?,
+        data: text(row, 5, "data")?,
+        metadata: text(row, 6, "metadata")?,
+        time: timestamp(bigint(row, 7, "time")?)?,
     })
 }

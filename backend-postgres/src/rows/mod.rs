@@ -1,6 +1,6 @@
 //! Decoding the `message_store.message` rows every reader returns.
 
-use chrono::{NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use futures::TryStreamExt;
 use message_store::{JsonData, Message, Metadata, StreamName};
 use sqlx::postgres::{PgArguments, PgConnection, PgRow, PgValueFormat, Postgres};
@@ -77,46 +77,68 @@ pub fn message_from_row(row: &PgRow) -> Result<Message, PostgresError> {
     decode(row)
 }
 
-/// Decodes one row; `previous` is the stream name of the row before, shared
-/// when this row has the same (every row of a stream read does).
+/// One row's columns as read off the wire, before they make a [`Message`].
+pub(super) struct Raw<'r> {
+    pub(super) id: &'r str,
+    pub(super) stream_name: &'r str,
+    pub(super) message_type: &'r str,
+    pub(super) position: i64,
+    pub(super) global_position: i64,
+    pub(super) data: Option<&'r str>,
+    pub(super) metadata: Option<&'r str>,
+    pub(super) time: DateTime<Utc>,
+}
+
+impl Raw<'_> {
+    /// The message; `previous` is the stream name of the row before, shared
+    /// when this row has the same (every row of a stream read does).
+    pub(super) fn message(self, previous: Option<&StreamName>) -> Result<Message, PostgresError> {
+        let decode_error =
+            |column: &'static str, problem: String| PostgresError::Decode { column, problem };
+        Ok(Message {
+            id: Uuid::parse_str(self.id).map_err(|e| decode_error("id", e.to_string()))?,
+            stream_name: match previous {
+                Some(name) if name.as_str() == self.stream_name => name.clone(),
+                _ => StreamName::new(self.stream_name)
+                    .map_err(|e| decode_error("stream_name", e.to_string()))?,
+            },
+            message_type: self.message_type.to_owned(),
+            position: position_from_bigint(self.position, "position")?,
+            global_position: position_from_bigint(self.global_position, "global_position")?,
+            // Any JSON another client stored is read and never fails a page:
+            // what a `Value` cannot hold is kept as unreadable (Message::check).
+            data: match self.data {
+                Some(text) => JsonData::from_stored_text(text),
+                None => JsonData::from_value(serde_json::Value::Null),
+            },
+            metadata: match self.metadata {
+                Some(text) => Metadata::from_stored_text(text),
+                None => Metadata::default(),
+            },
+            time: self.time,
+        })
+    }
+}
+
+/// Decodes one row through sqlx's decoding (see [`Raw::message`] for
+/// `previous`).
 fn decode_with(
     row: &PgRow,
     columns: Columns,
     previous: Option<&StreamName>,
 ) -> Result<Message, PostgresError> {
-    let id: &str = columns.get(row, 0, "id")?;
-    let stream_name: &str = columns.get(row, 1, "stream_name")?;
-    let message_type: String = columns.get(row, 2, "type")?;
-    let position: i64 = columns.get(row, 3, "position")?;
-    let global_position: i64 = columns.get(row, 4, "global_position")?;
-    let data: Option<&str> = columns.get(row, 5, "data")?;
-    let metadata: Option<&str> = columns.get(row, 6, "metadata")?;
-    let time: NaiveDateTime = columns.get(row, 7, "time")?;
-
-    let decode_error =
-        |column: &'static str, problem: String| PostgresError::Decode { column, problem };
-    Ok(Message {
-        id: Uuid::parse_str(id).map_err(|e| decode_error("id", e.to_string()))?,
-        stream_name: match previous {
-            Some(name) if name.as_str() == stream_name => name.clone(),
-            _ => StreamName::new(stream_name)
-                .map_err(|e| decode_error("stream_name", e.to_string()))?,
-        },
-        message_type,
-        position: position_from_bigint(position, "position")?,
-        global_position: position_from_bigint(global_position, "global_position")?,
-        // Any JSON another client stored is read and never fails a page:
-        // what a `Value` cannot hold is kept as unreadable (Message::check).
-        data: match data {
-            Some(text) => JsonData::from_stored_text(text),
-            None => JsonData::from_value(serde_json::Value::Null),
-        },
-        metadata: match metadata {
-            Some(text) => Metadata::from_stored_text(text),
-            None => Metadata::default(),
-        },
-        time: Utc.from_utc_datetime(&time),
-    })
+    // Read in column order, so that an error names the first bad column.
+    Raw {
+        id: columns.get(row, 0, "id")?,
+        stream_name: columns.get(row, 1, "stream_name")?,
+        message_type: columns.get(row, 2, "type")?,
+        position: columns.get(row, 3, "position")?,
+        global_position: columns.get(row, 4, "global_position")?,
+        data: columns.get(row, 5, "data")?,
+        metadata: columns.get(row, 6, "metadata")?,
+        time: Utc.from_utc_datetime(&columns.get::<NaiveDateTime>(row, 7, "time")?),
+    }
+    .message(previous)
 }
 
 /// The position in column 3 (`position`) or 4 (`global_position`) of a row.
@@ -153,7 +175,7 @@ impl Decoder {
             return Ok(message);
         };
         if self.binary {
-            binary::decode(row, Some(&previous.stream_name))
+            binary::raw(row)?.message(Some(&previous.stream_name))
         } else {
             decode_with(row, Columns::Trusted, Some(&previous.stream_name))
         }
